@@ -1,0 +1,254 @@
+"""Colour conversions in torch and intensity normalisation of grayscale input.
+
+CIELAB uses the D65 illuminant and the 2-degree observer, as ``skimage.color``.
+Ranges: L in [0, 100]; a and b roughly in [-110, 110]. sRGB is float in [0, 1].
+All conversions are differentiable and work on any batch shape, with the
+channel axis chosen by the keyword-only ``channel_axis`` (default ``-3``,
+i.e. ``(..., 3, Y, X)`` tensors as the networks use them).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+# sRGB primaries to CIE XYZ, and the D65 reference white (skimage's values).
+_XYZ_FROM_RGB = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+_EPSILON = 0.008856  # (6/29)**3, where the cube root gives way to a line
+_KAPPA = 7.787
+_EPS = 1e-12
+
+
+def _channels_last(x: torch.Tensor, channel_axis: int) -> torch.Tensor:
+    if x.shape[channel_axis] != 3:
+        raise ValueError(
+            f"expected 3 channels on axis {channel_axis}, got shape {tuple(x.shape)}"
+        )
+    return x.movedim(channel_axis, -1)
+
+
+def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
+    return torch.where(
+        c > 0.04045, ((c.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92
+    )
+
+
+def _linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
+    return torch.where(
+        c > 0.0031308, 1.055 * c.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * c
+    )
+
+
+def _f(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > _EPSILON, t.clamp_min(_EPSILON) ** (1 / 3), _KAPPA * t + 16 / 116)
+
+
+def _f_inv(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > 0.2068966, t**3, (t - 16 / 116) / _KAPPA)
+
+
+def rgb_to_lab(rgb: torch.Tensor, *, channel_axis: int = -3) -> torch.Tensor:
+    """Convert sRGB in [0, 1] to CIELAB (D65, 2 degree observer).
+
+    Parameters
+    ----------
+    rgb : torch.Tensor
+        Floating point sRGB values, 3 channels on ``channel_axis``.
+    channel_axis : int, optional
+        Axis of the colour channels.
+
+    Returns
+    -------
+    torch.Tensor
+        L in [0, 100], a and b, same shape and dtype as ``rgb``.
+    """
+    x = _channels_last(rgb, channel_axis)
+    m = torch.tensor(_XYZ_FROM_RGB, dtype=x.dtype, device=x.device)
+    white = torch.tensor(_WHITE_D65, dtype=x.dtype, device=x.device)
+    xyz = _srgb_to_linear(x) @ m.T / white
+    fx, fy, fz = _f(xyz).unbind(-1)
+    lab = torch.stack((116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)), dim=-1)
+    return lab.movedim(-1, channel_axis)
+
+
+def lab_to_rgb(lab: torch.Tensor, *, channel_axis: int = -3) -> torch.Tensor:
+    """Convert CIELAB to sRGB, without clipping.
+
+    Out-of-gamut colours give values outside [0, 1]; use :func:`lab_to_rgb_in_gamut`
+    to bring them inside while keeping L.
+
+    Parameters
+    ----------
+    lab : torch.Tensor
+        L in [0, 100], a, b; 3 channels on ``channel_axis``.
+    channel_axis : int, optional
+        Axis of the colour channels.
+
+    Returns
+    -------
+    torch.Tensor
+        sRGB, same shape and dtype as ``lab``.
+    """
+    x = _channels_last(lab, channel_axis)
+    L, a, b = x.unbind(-1)
+    fy = (L + 16) / 116
+    f = torch.stack((fy + a / 500, fy, (fy - b / 200).clamp_min(16 / 116 - 1e-6)), dim=-1)
+    white = torch.tensor(_WHITE_D65, dtype=x.dtype, device=x.device)
+    m_inv = torch.linalg.inv(torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64))
+    linear = (_f_inv(f) * white) @ m_inv.T.to(dtype=x.dtype, device=x.device)
+    return _linear_to_srgb(linear).movedim(-1, channel_axis)
+
+
+def lab_to_rgb_in_gamut(
+    L: torch.Tensor, ab: torch.Tensor, *, steps: int = 12, channel_axis: int = -3
+) -> torch.Tensor:
+    """Convert L and ab to sRGB in [0, 1], reducing chroma where out of gamut.
+
+    Each out-of-gamut pixel keeps its lightness and hue; its chroma is scaled
+    down (bisection) until the colour fits in sRGB. The gray axis always fits,
+    so L is kept exactly, unlike clipping RGB, which changes lightness.
+
+    Parameters
+    ----------
+    L : torch.Tensor
+        Lightness in [0, 100], one channel on ``channel_axis``.
+    ab : torch.Tensor
+        Chroma, two channels on ``channel_axis``.
+    steps : int, optional
+        Bisection steps; 12 gives the scale to 1/4096.
+    channel_axis : int, optional
+        Axis of the channels.
+
+    Returns
+    -------
+    torch.Tensor
+        sRGB in [0, 1], 3 channels on ``channel_axis``.
+    """
+    tol = 1e-5
+
+    def rgb_at(scale: torch.Tensor) -> torch.Tensor:
+        return lab_to_rgb(torch.cat((L, ab * scale), dim=channel_axis), channel_axis=channel_axis)
+
+    def fits(rgb: torch.Tensor) -> torch.Tensor:
+        return ((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=channel_axis, keepdim=True)
+
+    rgb = rgb_at(torch.ones_like(L))
+    inside = fits(rgb)
+    if not bool(inside.all()):
+        lo, hi = torch.zeros_like(L), torch.ones_like(L)
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            ok = fits(rgb_at(mid))
+            lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
+        rgb = torch.where(inside, rgb, rgb_at(lo))
+    return rgb.clamp(0, 1)
+
+
+def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
+    """Lightness L in [0, 100] of the sRGB gray ``(g, g, g)`` for ``g`` in [0, 1]."""
+    y = _srgb_to_linear(gray.clamp(0, 1))
+    return 116 * _f(y) - 16
+
+
+def lightness_to_gray(L: torch.Tensor) -> torch.Tensor:
+    """The sRGB gray ``g`` in [0, 1] whose lightness is ``L``; inverse of :func:`gray_to_lightness`."""
+    return _linear_to_srgb(_f_inv((L + 16) / 116).clamp(0, 1))
+
+
+# --------------------------------------------------------------------------- intensity
+
+
+def intensity_range(image, normalize="auto") -> tuple[float, float]:
+    """Global intensity range that maps ``image`` to [0, 1].
+
+    Parameters
+    ----------
+    image : array-like
+        numpy or dask array, grayscale, any integer or float dtype.
+    normalize : {"auto", "none"} or tuple of float, optional
+        - ``"auto"``: uint8 uses the fixed range (0, 255), so an 8-bit gray image
+          keeps its lightness; every other dtype uses the 0.1 and 99.9 percentiles
+          of the whole array (never per tile), ignoring NaN and infinities.
+        - ``"none"``: the data already lie in [0, 1].
+        - ``(low, high)``: a fixed range.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``normalize`` or a range with ``high <= low``.
+    """
+    if isinstance(normalize, str):
+        if normalize == "none":
+            return 0.0, 1.0
+        if normalize != "auto":
+            raise ValueError(
+                f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
+            )
+        if image.dtype == np.uint8:
+            return 0.0, 255.0
+        low, high = _global_percentiles(image, (0.1, 99.9))
+    else:
+        try:
+            low, high = (float(v) for v in normalize)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
+            ) from None
+    if not high > low:
+        if high == low and isinstance(normalize, str):
+            return low, low + 1.0  # a constant image: map it to black
+        raise ValueError(f"normalize range needs high > low, got ({low}, {high})")
+    return low, high
+
+
+def _global_percentiles(image, q: tuple[float, float]) -> tuple[float, float]:
+    if isinstance(image, np.ndarray):
+        values = image if np.issubdtype(image.dtype, np.integer) else image[np.isfinite(image)]
+        if values.size == 0:
+            return 0.0, 1.0
+        if values.size > 4_000_000:  # an even subsample gives the same percentiles
+            values = values.reshape(-1)[:: values.size // 4_000_000]
+        low, high = np.percentile(values, q)
+        return float(low), float(high)
+    import dask.array as da
+
+    flat = da.asarray(image).ravel()
+    if not np.issubdtype(flat.dtype, np.integer):
+        flat = flat[da.isfinite(flat)]
+    low, high = da.percentile(flat.astype(np.float64), list(q)).compute()
+    return float(low), float(high)
+
+
+def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map intensities to float32 in [0, 1] with a fixed range.
+
+    NaN and -inf become 0 (black) and +inf becomes 1 (white); the caller's array
+    is not modified.
+    """
+    out = (block.astype(np.float32) - np.float32(low)) / np.float32(high - low)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def warn_nonfinite(image) -> None:
+    """Warn with a count when a numpy image holds NaN or infinities."""
+    if isinstance(image, np.ndarray) and image.dtype.kind == "f":
+        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+        if bad:
+            warnings.warn(
+                f"{bad} NaN/inf pixels: excluded from the intensity statistics and "
+                "rendered black (NaN, -inf) or white (+inf)",
+                stacklevel=3,
+            )

@@ -1,0 +1,121 @@
+"""``colorize``: validate, normalise globally, run every 2-D plane through the tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..color import intensity_range, to_unit_range, warn_nonfinite
+
+
+def check_gray(image) -> None:
+    """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
+    shape, dtype = tuple(image.shape), np.dtype(image.dtype)
+    if dtype == bool or dtype.kind in "cOUSV":
+        kind = {"b": "boolean", "c": "complex"}.get(dtype.kind, f"{dtype}")
+        raise ValueError(f"cannot colorize a {kind} image (dtype {dtype}); pass intensities")
+    if len(shape) < 2:
+        raise ValueError(f"expected a grayscale image of shape (..., Y, X), got shape {shape}")
+    if 0 in shape:
+        raise ValueError(f"the image is empty (shape {shape})")
+    if shape[-1] in (3, 4) and len(shape) >= 3 and shape[-2] > 4:
+        raise ValueError(
+            f"shape {shape} looks like an RGB(A) image, not grayscale: convert it first "
+            "(napari_colorgan.to_gray, or --from-rgb on the command line)"
+        )
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """Gray intensity in [0, 1] whose sRGB lightness equals that of an RGB(A) image.
+
+    The gray value g has the same CIELAB L as the colour pixel, so colourising it
+    again keeps the original lightness.
+    """
+    import torch
+
+    from ..color import lightness_to_gray, rgb_to_lab
+
+    rgb = np.asarray(rgb)[..., :3]
+    scale = np.iinfo(rgb.dtype).max if rgb.dtype.kind in "ui" else 1.0
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32) / np.float32(scale))
+    return lightness_to_gray(rgb_to_lab(t, channel_axis=-1)[..., 0]).numpy()
+
+
+def colorize(
+    image,
+    model="general",
+    *,
+    tile_size: int = 512,
+    overlap=None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    normalize="auto",
+    progress: bool = False,
+) -> np.ndarray:
+    """Colourise a grayscale image of any size, dimensionality and dtype.
+
+    Parameters
+    ----------
+    image : array-like, shape (..., Y, X)
+        Grayscale intensities, any integer or float dtype; leading axes (Z, T...)
+        are processed plane by plane. The array is never modified.
+    model : str, path or Generator, optional
+        A name from :func:`list_models`, a ``.safetensors`` path, or a loaded model.
+    tile_size : int, optional
+        Output pixels per tile side. Tiles carry a halo of the model's receptive
+        field, so the result equals a whole-image pass (no seams, no blending).
+    overlap : int, optional
+        Halo in pixels; default (None) is the model's own, which makes tiling exact.
+    batch_size : int, optional
+        Tiles per forward pass; default from the tile size and free memory.
+    device : str, optional
+        ``"auto"`` (cuda, mps, cpu), ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
+    normalize : {"auto", "none"} or (float, float), optional
+        How intensities map to [0, 1], from global statistics (never per tile):
+        ``"auto"`` uses 0..255 for uint8 and the 0.1/99.9 percentiles of the whole
+        array otherwise; ``"none"`` takes floats already in [0, 1]; or (low, high).
+        NaN and infinities are left out of the statistics and rendered black
+        (NaN, -inf) or white (+inf), with a warning.
+    progress : bool, optional
+        Show a tqdm bar counting tiles.
+
+    Returns
+    -------
+    ndarray, float32, shape (..., Y, X, 3)
+        sRGB in [0, 1]. In ``colorize`` mode its CIELAB lightness equals the input's.
+
+    Raises
+    ------
+    ValueError
+        For 1-D, empty, RGB, boolean or complex input, or a bad setting.
+    WeightsError
+        For an unknown model or an unusable weights file.
+    """
+    from tqdm.auto import tqdm
+
+    from ..models.registry import load_model
+    from .runner import colorize_plane
+
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        image = np.asarray(image)
+    check_gray(image)
+    net = load_model(model, device) if not hasattr(model, "halo") else model
+    if overlap is not None and overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    low, high = intensity_range(image, normalize)
+    warn_nonfinite(image)
+    lead = image.shape[:-2]
+    out = np.empty((*image.shape, 3), dtype=np.float32)
+    planes = list(np.ndindex(lead)) if lead else [()]
+    bar = tqdm(total=None, unit="tile", disable=not progress)
+    done = 0
+    for index in planes:
+        gray = to_unit_range(np.asarray(image[index]), low, high)
+        for tiles_done, total in colorize_plane(
+            net, gray, out[index], tile_size=tile_size, batch_size=batch_size, halo=overlap
+        ):
+            if bar.total is None:
+                bar.total = total * len(planes)
+            bar.update(done + tiles_done - bar.n)
+        done += total
+    bar.close()
+    return out

@@ -1,0 +1,76 @@
+"""Tile grid with a halo, aligned to the generator's stride: exact crop-and-stitch.
+
+A window of ``tile + 2 * halo`` pixels is cut around each tile. Windows start on
+multiples of the stride and all have one shape (edge windows slide inwards rather
+than shrink), so they batch together; the image's own border stays a border, so
+every kept pixel sees the same context as in a whole-image pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import product
+
+
+def round_up(value: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``value``."""
+    return math.ceil(value / multiple) * multiple
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its ``window`` (input slice) and where its centre goes in the output.
+
+    ``window`` slices the stride-padded image; ``keep`` slices the window's
+    prediction; ``target`` slices the output image.
+    """
+
+    window: tuple[slice, slice]
+    keep: tuple[slice, slice]
+    target: tuple[slice, slice]
+
+
+def _axis(size: int, padded: int, tile: int, halo: int) -> list[tuple[slice, slice, slice]]:
+    window = min(tile + 2 * halo, padded)
+    spans = []
+    for start in range(0, size, tile):
+        stop = min(start + tile, size)
+        w0 = min(max(start - halo, 0), padded - window)
+        spans.append((slice(w0, w0 + window), slice(start - w0, stop - w0), slice(start, stop)))
+    return spans
+
+
+def tile_grid(shape: tuple[int, int], tile_size: int, halo: int, stride: int) -> list[Tile]:
+    """Tiles covering a ``(Y, X)`` image.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image height and width.
+    tile_size : int
+        Output pixels per tile side; rounded up to a multiple of ``stride``.
+    halo : int
+        Context on each side, a multiple of ``stride`` (see ``Generator.halo``).
+    stride : int
+        The generator's total downsampling factor.
+
+    Returns
+    -------
+    list of Tile
+        Windows index the image padded to :func:`padded_shape`.
+    """
+    if tile_size < 1:
+        raise ValueError(f"tile_size must be positive, got {tile_size}")
+    if halo % stride:
+        raise ValueError(f"halo must be a multiple of the stride {stride}, got {halo}")
+    tile = round_up(tile_size, stride)
+    padded = padded_shape(shape, stride)
+    ys = _axis(shape[0], padded[0], tile, halo)
+    xs = _axis(shape[1], padded[1], tile, halo)
+    return [Tile((wy, wx), (ky, kx), (ty, tx)) for (wy, ky, ty), (wx, kx, tx) in product(ys, xs)]
+
+
+def padded_shape(shape: tuple[int, int], stride: int) -> tuple[int, int]:
+    """``shape`` rounded up to multiples of ``stride``, as the generator needs."""
+    return round_up(shape[0], stride), round_up(shape[1], stride)

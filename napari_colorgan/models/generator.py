@@ -1,0 +1,212 @@
+"""U-Net generator: residual blocks, attention gates on the skips, no spatial statistics.
+
+Every layer is a convolution, a pointwise nonlinearity, a stride-2 downsampling
+or a nearest-neighbour upsampling: the network is a *local* operator. A crop
+with a halo of :meth:`Generator.halo` pixels, starting on a multiple of
+:attr:`Generator.stride`, gives the same pixels as the whole image. This is
+what makes tiled inference exact rather than blended.
+
+Tensor ranges: the input is L / 50 - 1 (L in [0, 100]); in ``colorize`` mode the
+output is ab in (-110, 110); in ``translate`` mode it is sRGB in (0, 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+AB_SCALE = 110.0
+MODES = ("colorize", "translate")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture of a :class:`Generator`.
+
+    Parameters
+    ----------
+    widths : tuple of int
+        Channels at each resolution level, finest first; ``len(widths) - 1`` downsamplings.
+    blocks : int
+        Residual blocks per level on each side of the U.
+    mode : {"colorize", "translate"}
+        ``colorize`` predicts ab and keeps the input's L; ``translate`` predicts RGB.
+    attention : bool
+        Gate each skip connection with an additive attention gate (Oktay et al., 2018).
+    """
+
+    widths: tuple[int, ...] = (16, 32, 64, 96)
+    blocks: int = 1
+    mode: str = "colorize"
+    attention: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if len(self.widths) < 2 or min(self.widths) < 1:
+            raise ValueError(f"widths needs at least two positive levels, got {self.widths}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GeneratorConfig:
+        known = {k: d[k] for k in ("widths", "blocks", "mode", "attention") if k in d}
+        known["widths"] = tuple(known.get("widths", cls.widths))
+        return cls(**known)
+
+
+SIZES = {
+    "lite": GeneratorConfig(widths=(16, 32, 64, 96), blocks=1),
+    "standard": GeneratorConfig(widths=(32, 64, 128, 192), blocks=2),
+}
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.1, inplace=True)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection, scaled at init for stability."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.bias)
+        self.conv2.weight.data.mul_(0.1)
+
+    def forward(self, x):
+        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate: weighs skip features by what the decoder asks for."""
+
+    def __init__(self, skip: int, gate: int):
+        super().__init__()
+        inner = max(skip // 2, 4)
+        self.theta = nn.Conv2d(skip, inner, 1, bias=False)
+        self.phi = nn.Conv2d(gate, inner, 1)
+        self.psi = nn.Conv2d(inner, 1, 1)
+
+    def forward(self, skip, gate):
+        weight = torch.sigmoid(self.psi(F.relu(self.theta(skip) + self.phi(gate))))
+        return skip * weight
+
+
+class Generator(nn.Module):
+    """U-Net generator mapping L to ab (``colorize``) or to RGB (``translate``).
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        Architecture; see :class:`GeneratorConfig` and :data:`SIZES`.
+    """
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        self.arch = config
+        self.provenance: dict = {}
+        w, b = config.widths, config.blocks
+        self.stem = nn.Sequential(nn.Conv2d(1, w[0], 3, padding=1), _act())
+        self.encoders = nn.ModuleList(
+            nn.Sequential(*(ResBlock(c) for _ in range(b))) for c in w[:-1]
+        )
+        self.downs = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, n, 2, stride=2), _act()) for c, n in zip(w, w[1:])
+        )
+        self.bottleneck = nn.Sequential(*(ResBlock(w[-1]) for _ in range(b)))
+        self.ups = nn.ModuleList(
+            nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(n, c, 3, padding=1), _act())
+            for c, n in zip(w, w[1:])
+        )
+        self.gates = nn.ModuleList(
+            AttentionGate(c, c) if config.attention else nn.Identity() for c in w[:-1]
+        )
+        self.fuse = nn.ModuleList(nn.Conv2d(2 * c, c, 1) for c in w[:-1])
+        self.decoders = nn.ModuleList(
+            nn.Sequential(*(ResBlock(c) for _ in range(b))) for c in w[:-1]
+        )
+        self.head = nn.Conv2d(w[0], 2 if config.mode == "colorize" else 3, 3, padding=1)
+        nn.init.zeros_(self.head.bias)
+        self.head.weight.data.mul_(0.1)
+
+    @property
+    def mode(self) -> str:
+        """``"colorize"`` (L -> ab, L kept) or ``"translate"`` (gray -> RGB)."""
+        return self.arch.mode
+
+    @property
+    def config(self) -> dict:
+        """Architecture and provenance (data, steps, seed, metrics) as one dict."""
+        return {**self.arch.to_dict(), "provenance": self.provenance}
+
+    @property
+    def stride(self) -> int:
+        """Total downsampling factor; inputs are padded and tiles aligned to it."""
+        return 2 ** (len(self.arch.widths) - 1)
+
+    def receptive_field(self) -> int:
+        """Upper bound of the receptive field, in input pixels, along one axis."""
+        rf, jump = 3, 1  # stem
+        res = 4 * self.arch.blocks  # two 3x3 convs per block: +2 jumps each side
+        for _ in self.arch.widths[:-1]:
+            rf += res * jump + jump  # residual blocks, then the 2x2 stride-2 conv
+            jump *= 2
+        rf += res * jump  # bottleneck
+        for _ in self.arch.widths[:-1]:
+            rf += jump  # nearest upsampling may shift by one coarse pixel
+            jump //= 2
+            rf += 2 * jump + res * jump  # conv after upsampling, residual blocks
+        return rf + 2  # head
+
+    def halo(self) -> int:
+        """Context needed on each side of a tile, rounded up to the stride."""
+        half = (self.receptive_field() + 1) // 2
+        return math.ceil(half / self.stride) * self.stride
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        """Predict chroma or colour from lightness.
+
+        Parameters
+        ----------
+        L : torch.Tensor
+            ``(N, 1, H, W)`` lightness in [0, 100]; H and W multiples of :attr:`stride`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, 2, H, W)`` ab, or ``(N, 3, H, W)`` sRGB in ``translate`` mode.
+        """
+        h, w = L.shape[-2:]
+        if h % self.stride or w % self.stride:
+            raise ValueError(
+                f"input height and width must be multiples of {self.stride}, got {h}x{w}"
+            )
+        x = self.stem(L / 50 - 1)
+        skips = []
+        for enc, down in zip(self.encoders, self.downs):
+            x = enc(x)
+            skips.append(x)
+            x = down(x)
+        x = self.bottleneck(x)
+        for i in reversed(range(len(skips))):
+            x = self.ups[i](x)
+            skip = self.gates[i](skips[i], x) if self.arch.attention else skips[i]
+            x = self.decoders[i](self.fuse[i](torch.cat((x, skip), dim=1)))
+        out = self.head(F.leaky_relu(x, 0.1))
+        if self.mode == "colorize":
+            return AB_SCALE * torch.tanh(out / 2)
+        return torch.sigmoid(out)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

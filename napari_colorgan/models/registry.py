@@ -1,0 +1,227 @@
+"""Weights on disk: safetensors files whose metadata carries the model config as JSON.
+
+Shipped models live in ``napari_colorgan/weights/<name>.safetensors``; a user's
+model loads from its path in exactly the same way. Nothing is ever unpickled:
+a file that is not a safetensors file written by this package is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported only when a model is loaded
+    import torch
+
+    from .discriminator import PatchDiscriminator
+    from .generator import Generator
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+FORMAT = "napari-colorgan/1"
+_GEN_PREFIX, _DISC_PREFIX = "generator.", "discriminator."
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used: missing, corrupt, foreign or mismatched."""
+
+
+def list_models() -> list[str]:
+    """Names of the shipped models, for ``load_model`` and the plugin's menu."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """Path of a shipped model name, or of a user's ``.safetensors`` file."""
+    text = os.fspath(name_or_path)
+    if text in list_models():
+        return WEIGHTS_DIR / f"{text}.safetensors"
+    path = Path(text).expanduser()
+    if path.suffix == "" and not path.exists():
+        raise WeightsError(
+            f"unknown model {text!r}: use one of {list_models()} or a path to a .safetensors file"
+        )
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    return path
+
+
+def save_weights(
+    path: str | os.PathLike,
+    generator: Generator,
+    *,
+    discriminator: PatchDiscriminator | None = None,
+    provenance: dict | None = None,
+) -> Path:
+    """Write a generator (and optionally its discriminator) atomically to ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.safetensors`` file; written to a temporary file and renamed.
+    generator : Generator
+        The weights to ship (for a GAN, the EMA generator).
+    discriminator : PatchDiscriminator, optional
+        Kept for later fine-tuning.
+    provenance : dict, optional
+        Training data, steps, seed, metrics: stored as JSON in the metadata.
+    """
+    from safetensors.torch import save_file
+
+    tensors = {_GEN_PREFIX + k: v for k, v in generator.state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "generator": json.dumps(generator.arch.to_dict()),
+        "provenance": json.dumps(provenance or {}),
+    }
+    if discriminator is not None:
+        tensors.update({_DISC_PREFIX + k: v for k, v in discriminator.state_dict().items()})
+        metadata["discriminator"] = json.dumps(discriminator.config.to_dict())
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    save_file(tensors, tmp, metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The parsed metadata of a weights file: ``generator``, ``provenance``... as dicts.
+
+    Raises
+    ------
+    WeightsError
+        If the file is not a safetensors file written by napari-colorgan.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    _refuse_foreign_container(path)
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(f"{path} is not a valid safetensors file ({err})") from None
+    if meta.get("format") != FORMAT or "generator" not in meta:
+        raise WeightsError(
+            f"{path} is a safetensors file but not a napari-colorgan model "
+            f"(metadata 'format' is {meta.get('format')!r}, expected {FORMAT!r})"
+        )
+    try:
+        return {k: (v if k == "format" else json.loads(v)) for k, v in meta.items()}
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{path} has corrupt metadata: {err}") from None
+
+
+def _refuse_foreign_container(path: Path) -> None:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise WeightsError(
+            f"{path} is a pickle/zip checkpoint (e.g. torch.save); napari-colorgan never "
+            "unpickles files. Convert it to safetensors with napari_colorgan.models.save_weights"
+        )
+
+
+def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, path: Path) -> None:
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise WeightsError(f"{path}: weights do not match their config ({first})") from None
+
+
+def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
+    """Build the generator described by a weights file and load its weights (on CPU)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .generator import Generator, GeneratorConfig
+
+    path = resolve(path)
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(f"{path} is truncated or corrupt ({err})") from None
+    try:
+        generator = Generator(GeneratorConfig.from_dict(meta["generator"]))
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"{path} has an invalid generator config: {err}") from None
+    _load_state(generator, tensors, _GEN_PREFIX, path)
+    return generator, meta
+
+
+def load_discriminator(path: str | os.PathLike) -> PatchDiscriminator | None:
+    """The discriminator stored beside a generator, or None when there is none."""
+    from safetensors.torch import load_file
+
+    from .discriminator import DiscriminatorConfig, PatchDiscriminator
+
+    path = resolve(path)
+    meta = read_metadata(path)
+    if "discriminator" not in meta:
+        return None
+    disc = PatchDiscriminator(DiscriminatorConfig(**meta["discriminator"]))
+    _load_state(disc, load_file(path), _DISC_PREFIX, path)
+    return disc
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks cuda, then mps, then cpu; anything else is checked to exist."""
+    import torch
+
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} requested but MPS is not available")
+    return dev
+
+
+def load_model(name_or_path: str | os.PathLike, device: str = "auto") -> Generator:
+    """Load a shipped model by name or a user's model by path, ready for inference.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A name from :func:`list_models` or a ``.safetensors`` file.
+    device : str, optional
+        ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
+
+    Returns
+    -------
+    Generator
+        In eval mode, on ``device``, with ``.config`` (dict incl. provenance),
+        ``.mode`` and ``.source`` (the path it was loaded from). Cached per
+        (file, device): do not modify the returned model in place.
+
+    Raises
+    ------
+    WeightsError
+        Unknown name, missing, corrupt, truncated, pickled or foreign file.
+    """
+    path = resolve(name_or_path)
+    stat = path.stat()
+    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size, str(pick_device(device)))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, _mtime: int, _size: int, device: str) -> Generator:
+    generator, meta = load_generator(path)
+    generator.requires_grad_(False).eval().to(device)
+    generator.provenance = meta.get("provenance", {})
+    generator.source = path
+    return generator
