@@ -1,0 +1,141 @@
+"""The ``colorgan`` command: colorize, models, evaluate, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="colorgan",
+        description="Colourise grayscale scientific images with a GAN, tile by tile.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser(
+        "colorize",
+        help="colourise a grayscale image file",
+        description="Colourise a grayscale PNG, JPEG or TIFF (2-D or a stack) into PNG or TIFF.",
+    )
+    c.add_argument("input", type=Path, help="grayscale image: .png .jpg .tif (any dtype, n-D)")
+    c.add_argument("output", type=Path, help="result: .png (2-D) or .tif (any dimensionality)")
+    c.add_argument("--model", default="general", help="shipped name or .safetensors path (default: general)")
+    c.add_argument("--tile-size", type=int, default=512, help="output pixels per tile side (default: 512)")
+    c.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass (default: auto)")
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    c.add_argument(
+        "--normalize",
+        default="auto",
+        help="auto (uint8 as is, else 0.1-99.9 percentiles), none, or LOW,HIGH",
+    )
+    c.add_argument("--from-rgb", action="store_true", help="convert an RGB input to gray (its L) first")
+    c.add_argument("--dtype", default="uint8", choices=("uint8", "uint16", "float32"),
+                   help="output sample type (default: uint8; float32 only in TIFF)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("models", help="list the shipped models", description="List the shipped models.")
+
+    e = sub.add_parser(
+        "evaluate",
+        help="score a model on colour images",
+        description="Colourise the gray version of colour images and compare with the truth.",
+    )
+    e.add_argument("images", nargs="+", type=Path, help="colour ground-truth images")
+    e.add_argument("--model", default="general", help="shipped name or .safetensors path")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    t = sub.add_parser(
+        "train",
+        help="train a model from a recipe",
+        description="Train, evaluate on the held-out images and save, as a TOML recipe says.",
+    )
+    t.add_argument("config", type=Path, help="recipe, e.g. training/general.toml")
+    t.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors)")
+    return parser
+
+
+def _normalize_arg(text: str):
+    if text in ("auto", "none"):
+        return text
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--normalize must be auto, none or LOW,HIGH, got {text!r}") from None
+    return low, high
+
+
+def _colorize(args) -> int:
+    from .engine.io import read_image, write_image
+    from .engine.pipeline import colorize, to_gray
+
+    image = read_image(args.input)
+    if args.from_rgb:
+        if image.ndim < 3 or image.shape[-1] not in (3, 4):
+            raise ValueError(f"--from-rgb needs an RGB(A) image, got shape {image.shape}")
+        image = to_gray(image)
+        normalize = "none"
+    else:
+        normalize = _normalize_arg(args.normalize)
+    rgb = colorize(
+        image,
+        args.model,
+        tile_size=args.tile_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        normalize=normalize,
+        progress=not args.quiet,
+    )
+    out = write_image(args.output, rgb, args.dtype)
+    print(f"wrote {out} ({' x '.join(map(str, rgb.shape))}, {args.dtype})")
+    return 0
+
+
+def _models(_args) -> int:
+    from .models.registry import list_models, read_metadata, resolve
+
+    for name in list_models():
+        meta = read_metadata(resolve(name))
+        arch, prov = meta["generator"], meta.get("provenance", {})
+        data = ", ".join(prov.get("data", [])) or "unknown data"
+        print(f"{name:<12} {arch['mode']:<9} widths={arch['widths']} steps={prov.get('steps', '?')}  {data}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .engine.io import read_rgb
+    from .train.evaluate import evaluate_model, format_table
+
+    images = {path.name: read_rgb(path) for path in args.images}
+    results = evaluate_model(args.model, images)
+    print(json.dumps(results, indent=1) if args.json else format_table(results))
+    return 0
+
+
+def _train(args) -> int:
+    from .train.recipe import run_recipe
+
+    run_recipe(args.config, args.out)
+    return 0
+
+
+_COMMANDS = {"colorize": _colorize, "models": _models, "evaluate": _evaluate, "train": _train}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``colorgan``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("colorgan: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # WeightsError is a ValueError
+        print(f"colorgan: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
