@@ -22,18 +22,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("input", type=Path, help="grayscale image: .png .jpg .tif (any dtype, n-D)")
     c.add_argument("output", type=Path, help="result: .png (2-D) or .tif (any dimensionality)")
-    c.add_argument("--model", default="general", help="shipped name or .safetensors path (default: general)")
-    c.add_argument("--tile-size", type=int, default=512, help="output pixels per tile side (default: 512)")
-    c.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass (default: auto)")
-    c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    c.add_argument(
+        "--model", default="general", help="shipped name or .safetensors path (default: general)"
+    )
+    c.add_argument(
+        "--tile-size", type=int, default=512, help="output pixels per tile side (default: 512)"
+    )
+    c.add_argument(
+        "--batch-size", type=int, default=None, help="tiles per forward pass (default: auto)"
+    )
+    c.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
     c.add_argument(
         "--normalize",
         default="auto",
         help="auto (uint8 as is, else 0.1-99.9 percentiles), none, or LOW,HIGH",
     )
-    c.add_argument("--from-rgb", action="store_true", help="convert an RGB input to gray (its L) first")
-    c.add_argument("--dtype", default="uint8", choices=("uint8", "uint16", "float32"),
-                   help="output sample type (default: uint8; float32 only in TIFF)")
+    c.add_argument(
+        "--from-rgb", action="store_true", help="convert an RGB input to gray (its L) first"
+    )
+    c.add_argument(
+        "--dtype",
+        default="uint8",
+        choices=("uint8", "uint16", "float32"),
+        help="output sample type (default: uint8; float32 only in TIFF)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("models", help="list the shipped models", description="List the shipped models.")
@@ -100,7 +114,10 @@ def _models(_args) -> int:
         meta = read_metadata(resolve(name))
         arch, prov = meta["generator"], meta.get("provenance", {})
         data = ", ".join(prov.get("data", [])) or "unknown data"
-        print(f"{name:<12} {arch['mode']:<9} widths={arch['widths']} steps={prov.get('steps', '?')}  {data}")
+        print(
+            f"{name:<12} {arch['mode']:<9} widths={arch['widths']} "
+            f"steps={prov.get('steps', '?')}  {data}"
+        )
     return 0
 
 

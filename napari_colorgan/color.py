@@ -28,16 +28,12 @@ _EPS = 1e-12
 
 def _channels_last(x: torch.Tensor, channel_axis: int) -> torch.Tensor:
     if x.shape[channel_axis] != 3:
-        raise ValueError(
-            f"expected 3 channels on axis {channel_axis}, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"expected 3 channels on axis {channel_axis}, got shape {tuple(x.shape)}")
     return x.movedim(channel_axis, -1)
 
 
 def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
-    return torch.where(
-        c > 0.04045, ((c.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92
-    )
+    return torch.where(c > 0.04045, ((c.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92)
 
 
 def _linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
@@ -158,7 +154,10 @@ def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
 
 
 def lightness_to_gray(L: torch.Tensor) -> torch.Tensor:
-    """The sRGB gray ``g`` in [0, 1] whose lightness is ``L``; inverse of :func:`gray_to_lightness`."""
+    """The sRGB gray ``g`` in [0, 1] whose lightness is ``L``.
+
+    The inverse of :func:`gray_to_lightness`.
+    """
     return _linear_to_srgb(_f_inv((L + 16) / 116).clamp(0, 1))
 
 
@@ -192,9 +191,7 @@ def intensity_range(image, normalize="auto") -> tuple[float, float]:
         if normalize == "none":
             return 0.0, 1.0
         if normalize != "auto":
-            raise ValueError(
-                f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
-            )
+            raise ValueError(f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}")
         if image.dtype == np.uint8:
             return 0.0, 255.0
         low, high = _global_percentiles(image, (0.1, 99.9))

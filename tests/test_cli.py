@@ -23,8 +23,18 @@ def test_colorize_png_to_png(tmp_path, capsys):
 
 def test_colorize_uint16_tiff_to_tiff(tmp_path):
     out = tmp_path / "hubble.tif"
-    code = main(["colorize", str(SAMPLES / "hubble_right_uint16.tif"), str(out),
-                 "--quiet", "--tile-size", "256", "--dtype", "uint16"])
+    code = main(
+        [
+            "colorize",
+            str(SAMPLES / "hubble_right_uint16.tif"),
+            str(out),
+            "--quiet",
+            "--tile-size",
+            "256",
+            "--dtype",
+            "uint16",
+        ]
+    )
     assert code == 0
     rgb = tifffile.imread(out)
     assert rgb.shape == (872, 400, 3) and rgb.dtype == np.uint16

@@ -15,7 +15,9 @@ from napari_colorgan.color import (
 )
 
 
-@pytest.mark.parametrize("name", ["astronaut", "coffee", "immunohistochemistry", "hubble_deep_field"])
+@pytest.mark.parametrize(
+    "name", ["astronaut", "coffee", "immunohistochemistry", "hubble_deep_field"]
+)
 def test_rgb_to_lab_matches_skimage(name):
     rgb = getattr(skimage.data, name)().astype(np.float32) / 255
     ours = rgb_to_lab(torch.from_numpy(rgb), channel_axis=-1).numpy()
@@ -30,7 +32,9 @@ def test_lab_to_rgb_matches_skimage(astronaut):
 
 @pytest.mark.parametrize("channel_axis", [0, 1, -1, -3])
 def test_channel_axis_and_batches(astronaut, channel_axis):
-    batch = torch.from_numpy(np.stack([astronaut[:64, :64], astronaut[64:128, :64]]))  # (2, Y, X, 3)
+    batch = torch.from_numpy(
+        np.stack([astronaut[:64, :64], astronaut[64:128, :64]])
+    )  # (2, Y, X, 3)
     moved = batch.movedim(-1, channel_axis)
     lab = rgb_to_lab(moved, channel_axis=channel_axis)
     assert lab.shape == moved.shape and lab.dtype == torch.float32

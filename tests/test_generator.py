@@ -35,8 +35,14 @@ def test_bad_config_and_input_shape():
 
 def test_no_spatial_statistics_layers():
     net = Generator(SIZES["standard"])
-    forbidden = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm,
-                 torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d, torch.nn.MultiheadAttention)
+    forbidden = (
+        torch.nn.modules.batchnorm._NormBase,
+        torch.nn.GroupNorm,
+        torch.nn.LayerNorm,
+        torch.nn.AdaptiveAvgPool2d,
+        torch.nn.AdaptiveMaxPool2d,
+        torch.nn.MultiheadAttention,
+    )
     assert not [m for m in net.modules() if isinstance(m, forbidden)]
 
 
@@ -71,7 +77,9 @@ def test_receptive_field_bound_holds(random_generator):
 def test_discriminator_is_spectral_normalised_patchgan():
     disc = PatchDiscriminator()
     convs = [m for m in disc.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(hasattr(m, "parametrizations") and "weight" in m.parametrizations for m in convs)
+    assert convs and all(
+        hasattr(m, "parametrizations") and "weight" in m.parametrizations for m in convs
+    )
     assert disc.receptive_field() == 70
     feats = disc(torch.rand(2, 1, 128, 128) * 100, torch.zeros(2, 2, 128, 128))
     assert feats[-1].shape == (2, 1, 14, 14)

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def test_import_is_light():
     """napari discovers the plugin without loading torch or Qt."""
@@ -18,9 +20,5 @@ def test_lazy_attributes():
     import napari_colorgan as n
 
     assert callable(n.colorize) and callable(n.load_model) and callable(n.list_models)
-    try:
-        n.nonexistent
-    except AttributeError as err:
-        assert "nonexistent" in str(err)
-    else:
-        raise AssertionError("expected AttributeError")
+    with pytest.raises(AttributeError, match="nonexistent"):
+        _ = n.nonexistent

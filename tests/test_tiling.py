@@ -34,7 +34,9 @@ def test_tiled_equals_whole_image(random_generator, tile_size):
     whole = np.zeros((*gray.shape, 3), np.float32)
     list(colorize_plane(random_generator, gray, whole, tile_size=10_000))
     tiled = np.zeros_like(whole)
-    progress = list(colorize_plane(random_generator, gray, tiled, tile_size=tile_size, batch_size=3))
+    progress = list(
+        colorize_plane(random_generator, gray, tiled, tile_size=tile_size, batch_size=3)
+    )
     assert progress[-1][0] == progress[-1][1] > 1
     assert np.abs(tiled - whole).max() <= 1 / 255
     assert whole.std() > 0.01  # the random net makes real colour, so equality is not trivial

@@ -28,8 +28,15 @@ def test_sampler_is_deterministic_and_lab(astronaut):
 
 
 def _tiny(**kw):
-    return TrainConfig(size="lite", steps=kw.pop("steps", 6), warmup=kw.pop("warmup", 3),
-                       batch=2, patch=32, log_every=1, **kw)
+    return TrainConfig(
+        size="lite",
+        steps=kw.pop("steps", 6),
+        warmup=kw.pop("warmup", 3),
+        batch=2,
+        patch=32,
+        log_every=1,
+        **kw,
+    )
 
 
 def test_training_lowers_l1_and_switches_on_the_gan(astronaut):

@@ -30,7 +30,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"input file not found: {path}")
     if _suffix(path) not in READ_SUFFIXES:
-        raise ValueError(f"cannot read {path.name}: supported inputs are {', '.join(READ_SUFFIXES)}")
+        raise ValueError(
+            f"cannot read {path.name}: supported inputs are {', '.join(READ_SUFFIXES)}"
+        )
     try:
         if _suffix(path) in (".tif", ".tiff"):
             import tifffile
@@ -71,7 +73,9 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") 
     path = Path(path)
     suffix = _suffix(path)
     if suffix not in WRITE_SUFFIXES:
-        raise ValueError(f"cannot write {path.name}: supported outputs are {', '.join(WRITE_SUFFIXES)}")
+        raise ValueError(
+            f"cannot write {path.name}: supported outputs are {', '.join(WRITE_SUFFIXES)}"
+        )
     if suffix == ".png" and rgb.ndim != 3:
         raise ValueError(
             f"PNG holds a single 2-D image but the result has shape {rgb.shape}; write a .tif"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import numpy as np
 
 from ..color import intensity_range, to_unit_range, warn_nonfinite
@@ -10,7 +12,7 @@ from ..color import intensity_range, to_unit_range, warn_nonfinite
 def check_gray(image) -> None:
     """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
     shape, dtype = tuple(image.shape), np.dtype(image.dtype)
-    if dtype == bool or dtype.kind in "cOUSV":
+    if dtype.kind in "bcOUSV":
         kind = {"b": "boolean", "c": "complex"}.get(dtype.kind, f"{dtype}")
         raise ValueError(f"cannot colorize a {kind} image (dtype {dtype}); pass intensities")
     if len(shape) < 2:
@@ -92,30 +94,69 @@ def colorize(
     """
     from tqdm.auto import tqdm
 
+    steps = iter_colorize(
+        image,
+        model,
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        normalize=normalize,
+    )
+    with tqdm(unit="tile", disable=not progress) as bar:
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            bar.total = total
+            bar.update(done - bar.n)
+
+
+def iter_colorize(
+    image,
+    model="general",
+    *,
+    tile_size: int = 512,
+    overlap=None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    normalize="auto",
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`colorize` as a generator of ``(tiles_done, tiles_total)``, returning the result.
+
+    The input is checked and the model loaded before the first tile, so bad input
+    raises at once. Stop iterating to cancel: nothing is returned, nothing is kept.
+    The napari widget runs this in a worker thread; :func:`colorize` drives it.
+    """
     from ..models.registry import load_model
-    from .runner import colorize_plane
 
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     check_gray(image)
-    net = load_model(model, device) if not hasattr(model, "halo") else model
     if overlap is not None and overlap < 0:
         raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if tile_size < 1:
+        raise ValueError(f"tile_size must be positive, got {tile_size}")
+    net = model if hasattr(model, "halo") else load_model(model, device)
     low, high = intensity_range(image, normalize)
     warn_nonfinite(image)
+    return _run_planes(image, net, low, high, tile_size, batch_size, overlap)
+
+
+def _run_planes(image, net, low, high, tile_size, batch_size, overlap):
+    from .runner import colorize_plane
+
     lead = image.shape[:-2]
-    out = np.empty((*image.shape, 3), dtype=np.float32)
     planes = list(np.ndindex(lead)) if lead else [()]
-    bar = tqdm(total=None, unit="tile", disable=not progress)
+    out = np.empty((*image.shape, 3), dtype=np.float32)
     done = 0
     for index in planes:
         gray = to_unit_range(np.asarray(image[index]), low, high)
-        for tiles_done, total in colorize_plane(
+        steps = colorize_plane(
             net, gray, out[index], tile_size=tile_size, batch_size=batch_size, halo=overlap
-        ):
-            if bar.total is None:
-                bar.total = total * len(planes)
-            bar.update(done + tiles_done - bar.n)
-        done += total
-    bar.close()
+        )
+        for tiles_done, per_plane in steps:
+            yield done + tiles_done, per_plane * len(planes)
+        done += per_plane
     return out

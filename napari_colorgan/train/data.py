@@ -79,7 +79,9 @@ class PatchSampler:
         self.images = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
         small = [im for im in self.images if min(im.shape[1:]) < patch]
         if small:
-            raise ValueError(f"patch size {patch} is larger than an image of shape {small[0].shape}")
+            raise ValueError(
+                f"patch size {patch} is larger than an image of shape {small[0].shape}"
+            )
         area = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
         self.weights = area.sqrt() / area.sqrt().sum()
         self.patch = patch

@@ -183,7 +183,9 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
                     if f:
                         row = {"step": self.step, "seconds": round(time.perf_counter() - start, 1)}
-                        row.update({k: logs.get(k, math.nan) for k in ("l1", "g", "d", "adv", "fm")})
+                        row.update(
+                            {k: logs.get(k, math.nan) for k in ("l1", "g", "d", "adv", "fm")}
+                        )
                         if writer is None:
                             writer = csv.DictWriter(f, fieldnames=list(row))
                             if f.tell() == 0:

@@ -1,0 +1,173 @@
+"""The Colorize dock widget: library calls in a worker thread, results as new layers.
+
+Only wiring lives here: the tiles, models and errors come from the library.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, PushButton, RadioButtons, SpinBox, create_widget
+
+if TYPE_CHECKING:
+    import napari
+
+CURRENT_SLICE, WHOLE_LAYER = "current slice", "whole layer"
+
+
+class State(Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    CANCELLED = "cancelled"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def available_devices() -> list[str]:
+    """``auto`` plus the devices present on this machine."""
+    import torch
+
+    devices = ["auto", "cpu"]
+    devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _drive(steps):
+    """A thread_worker body: yield the engine's progress, return its result."""
+    return (yield from steps)
+
+
+class ColorizeWidget(Container):
+    """Colourise the chosen image layer (current slice or whole layer) into a new RGB layer.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose layers are offered and receive the result.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        from .models.registry import list_models
+
+        self._viewer = viewer
+        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._model = ComboBox(label="model", choices=list_models(), value="general")
+        self._device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self._tile_size = SpinBox(label="tile size", value=512, min=64, max=8192, step=64)
+        self._scope = RadioButtons(
+            label="process", choices=[CURRENT_SLICE, WHOLE_LAYER], value=CURRENT_SLICE
+        )
+        self._run = PushButton(text="Colorize")
+        self._run.changed.connect(self._on_click)
+        super().__init__(
+            widgets=[
+                self._image,
+                self._model,
+                self._device,
+                self._tile_size,
+                self._scope,
+                self._run,
+            ]
+        )
+        self.state = State.IDLE
+        self.worker = None
+        self._progress = None
+
+    def reset_choices(self, *_):
+        self._image.reset_choices()
+
+    # -- what to process ---------------------------------------------------------------
+
+    def _selection(self, layer) -> tuple[np.ndarray, dict]:
+        """The pixels to colourise and the new layer's geometry."""
+        data = layer.data[0] if layer.multiscale else layer.data
+        geometry = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+        labels = getattr(layer, "axis_labels", None)
+        if labels is not None:
+            geometry["axis_labels"] = tuple(labels)
+        if self._scope.value == WHOLE_LAYER or data.ndim == 2:
+            return data, geometry
+        point = layer.world_to_data(self._viewer.dims.point)
+        lead = tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(point[:-2], data.shape))
+        return np.asarray(data[lead]), {key: value[-2:] for key, value in geometry.items()}
+
+    # -- run / cancel ------------------------------------------------------------------
+
+    def _on_click(self) -> None:
+        if self.state is State.RUNNING:
+            self.cancel()
+        else:
+            self.start()
+
+    def start(self) -> None:
+        """Check the settings, then colourise in a worker thread."""
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+        from napari.utils.notifications import show_error
+
+        from .engine.pipeline import iter_colorize
+
+        layer = self._image.value
+        if layer is None:
+            show_error("Colorize: open or choose a grayscale image layer first")
+            return
+        if layer.rgb:
+            show_error(f"Colorize: layer {layer.name!r} is already RGB; choose a grayscale layer")
+            self.state = State.FAILED
+            return
+        try:
+            data, geometry = self._selection(layer)
+            steps = iter_colorize(
+                data,
+                self._model.value,
+                tile_size=self._tile_size.value,
+                device=self._device.value,
+            )
+        except ValueError as err:  # bad input or weights: the library's message says why
+            self.state = State.FAILED
+            show_error(f"Colorize: {err}")
+            return
+        name = f"{layer.name} colorized"
+        self._progress = progress(total=0, desc=f"Colorizing {layer.name}")
+        self.worker = create_worker(_drive, steps, _start_thread=False)
+        self.worker.yielded.connect(self._on_progress)
+        self.worker.returned.connect(lambda rgb: self._on_done(rgb, name, geometry))
+        self.worker.errored.connect(self._on_error)
+        self.worker.aborted.connect(self._on_cancelled)
+        self.worker.finished.connect(self._on_finished)
+        self.state = State.RUNNING
+        self._run.text = "Cancel"
+        self.worker.start()
+
+    def cancel(self) -> None:
+        """Stop after the batch in flight; no layer is added."""
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _on_progress(self, step: tuple[int, int]) -> None:
+        done, total = step
+        self._progress.total = total
+        self._progress.update(done - self._progress.n)
+
+    def _on_done(self, rgb: np.ndarray, name: str, geometry: dict) -> None:
+        self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
+        self.state = State.DONE
+
+    def _on_error(self, err: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        self.state = State.FAILED
+        show_error(f"Colorize failed: {err}")
+
+    def _on_cancelled(self) -> None:
+        self.state = State.CANCELLED
+
+    def _on_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._run.text = "Colorize"

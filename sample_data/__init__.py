@@ -1,0 +1,1 @@
+"""Real grayscale sample images (see README.md); shipped as ``napari_colorgan.sample_data``."""

@@ -1,0 +1,95 @@
+"""The plugin in a real napari viewer (Xvfb in CI): manifest, samples, Colorize widget."""
+
+import numpy as np
+import pytest
+import skimage.data
+
+napari = pytest.importorskip("napari")
+
+from napari_colorgan._widget import ColorizeWidget, State  # noqa: E402
+
+
+def test_manifest_is_valid():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution("napari-colorgan")
+    manifest.validate_imports()
+    assert {w.display_name for w in manifest.contributions.widgets} == {"Colorize"}
+
+
+@pytest.mark.parametrize("key, ndim", [("he_skin", 2), ("hubble", 2), ("nuclei3d", 3)])
+def test_samples_open(make_napari_viewer, key, ndim):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-colorgan", key)
+    assert viewer.layers[-1].ndim == ndim
+
+
+def _run(widget, qtbot, timeout=60_000):
+    widget.start()
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=timeout)
+
+
+def test_colorize_2d_uint8_keeps_scale(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    data = skimage.data.camera()[:200, :240]
+    layer = viewer.add_image(data, name="cam", scale=(0.5, 0.25), translate=(10, 20))
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    _run(widget, qtbot)
+    assert widget.state is State.DONE
+    out = viewer.layers["cam colorized"]
+    assert out.rgb and out.data.shape == (200, 240, 3)
+    np.testing.assert_allclose(out.scale, (0.5, 0.25))
+    np.testing.assert_allclose(out.translate, (10, 20))
+    np.testing.assert_array_equal(layer.data, data)
+
+
+def test_current_slice_of_uint16_stack(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = (skimage.data.moon()[:96, :128].astype(np.uint16) * 200)[None].repeat(4, 0)
+    stack[2] //= 3  # a darker slice: global normalisation must keep it darker
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    viewer.dims.set_point(0, 4.0)  # world z = 4 -> slice 2
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    _run(widget, qtbot)
+    out = viewer.layers["stack colorized"]
+    assert out.data.shape == (96, 128, 3)
+    np.testing.assert_allclose(out.scale, (0.5, 0.5))
+    assert out.data.mean() < 0.5 * stack[0].mean() / 65535 * 255  # dark slice stays dark
+
+
+def test_whole_dask_stack(make_napari_viewer, qtbot):
+    da = pytest.importorskip("dask.array")
+    viewer = make_napari_viewer()
+    stack = da.from_array(np.stack([skimage.data.camera()[::4, ::4]] * 3), chunks=(1, 64, 64))
+    layer = viewer.add_image(stack, name="lazy")
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    widget._scope.value = "whole layer"
+    _run(widget, qtbot)
+    assert viewer.layers["lazy colorized"].data.shape == (3, 128, 128, 3)
+
+
+def test_cancel_leaves_no_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.stack([skimage.data.camera()] * 6), name="big")
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    widget._scope.value = "whole layer"
+    widget._tile_size.value = 64
+    widget.start()
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
+    assert widget.state is State.CANCELLED
+    assert [lay.name for lay in viewer.layers] == ["big"]
+    assert widget._run.text == "Colorize"  # ready for the next run
+
+
+def test_rgb_layer_gives_a_clear_error(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(skimage.data.astronaut(), name="rgb")
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    widget.start()
+    assert widget.state is State.FAILED and len(viewer.layers) == 1
