@@ -9,12 +9,21 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, PushButton, RadioButtons, SpinBox, create_widget
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    PushButton,
+    RadioButtons,
+    SpinBox,
+    create_widget,
+)
 
 if TYPE_CHECKING:
     import napari
 
-CURRENT_SLICE, WHOLE_LAYER = "current slice", "whole layer"
+CURRENT_SLICE, WHOLE_LAYER, LIVE = "current slice", "whole layer", "live"
 
 
 class State(Enum):
@@ -42,7 +51,9 @@ def _drive(steps):
 
 
 class ColorizeWidget(Container):
-    """Colourise the chosen image layer (current slice or whole layer) into a new RGB layer.
+    """Colourise an image layer into a new RGB layer: current slice, whole layer or live.
+
+    *live* adds a lazy layer at once that colourises each plane as it is viewed.
 
     Parameters
     ----------
@@ -56,10 +67,14 @@ class ColorizeWidget(Container):
         self._viewer = viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
         self._model = ComboBox(label="model", choices=list_models(), value="general")
+        self._weights = FileEdit(label="or weights", filter="*.safetensors", value="")
+        self._about = Label(label="")
+        self._model.changed.connect(self._describe_model)
+        self._weights.changed.connect(self._describe_model)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
         self._tile_size = SpinBox(label="tile size", value=512, min=64, max=8192, step=64)
         self._scope = RadioButtons(
-            label="process", choices=[CURRENT_SLICE, WHOLE_LAYER], value=CURRENT_SLICE
+            label="process", choices=[CURRENT_SLICE, WHOLE_LAYER, LIVE], value=CURRENT_SLICE
         )
         self._run = PushButton(text="Colorize")
         self._run.changed.connect(self._on_click)
@@ -67,6 +82,8 @@ class ColorizeWidget(Container):
             widgets=[
                 self._image,
                 self._model,
+                self._weights,
+                self._about,
                 self._device,
                 self._tile_size,
                 self._scope,
@@ -76,9 +93,29 @@ class ColorizeWidget(Container):
         self.state = State.IDLE
         self.worker = None
         self._progress = None
+        self._describe_model()
 
     def reset_choices(self, *_):
         self._image.reset_choices()
+
+    @property
+    def model(self) -> str:
+        """The weights file when one is chosen, else the shipped model's name."""
+        path = str(self._weights.value)
+        return path if path not in ("", ".") else self._model.value
+
+    def _describe_model(self, *_) -> None:
+        from .models.registry import WeightsError, read_metadata, resolve
+
+        try:
+            meta = read_metadata(resolve(self.model))
+        except (WeightsError, OSError) as err:
+            self._about.value = f"cannot use: {err}"
+            return
+        arch, prov = meta["generator"], meta.get("provenance", {})
+        self._about.value = (
+            f"{arch['mode']}, widths {arch['widths']}, {prov.get('steps', '?')} steps"
+        )
 
     # -- what to process ---------------------------------------------------------------
 
@@ -89,7 +126,7 @@ class ColorizeWidget(Container):
         labels = getattr(layer, "axis_labels", None)
         if labels is not None:
             geometry["axis_labels"] = tuple(labels)
-        if self._scope.value == WHOLE_LAYER or data.ndim == 2:
+        if self._scope.value in (WHOLE_LAYER, LIVE) or data.ndim == 2:
             return data, geometry
         point = layer.world_to_data(self._viewer.dims.point)
         lead = tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(point[:-2], data.shape))
@@ -121,9 +158,12 @@ class ColorizeWidget(Container):
             return
         try:
             data, geometry = self._selection(layer)
+            if self._scope.value == LIVE:
+                self._add_live(layer, data, geometry)
+                return
             steps = iter_colorize(
                 data,
-                self._model.value,
+                self.model,
                 tile_size=self._tile_size.value,
                 device=self._device.value,
             )
@@ -142,6 +182,19 @@ class ColorizeWidget(Container):
         self.state = State.RUNNING
         self._run.text = "Cancel"
         self.worker.start()
+
+    def _add_live(self, layer, data, geometry) -> None:
+        """A lazy RGB layer: napari computes only the planes it shows."""
+        import dask.array as da
+
+        from .engine.pipeline import colorize
+
+        if not isinstance(data, da.Array):
+            data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + data.shape[-2:])
+        rgb = colorize(data, self.model, tile_size=self._tile_size.value, device=self._device.value)
+        name = f"{layer.name} colorized"
+        self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
+        self.state = State.DONE
 
     def cancel(self) -> None:
         """Stop after the batch in flight; no layer is added."""

@@ -22,7 +22,7 @@ def camera() -> np.ndarray:
     return skimage.data.camera()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def random_generator():
     """A lite generator with random (non-trivial) weights, for architecture properties only."""
     from napari_colorgan.models.generator import SIZES, Generator
@@ -33,3 +33,16 @@ def random_generator():
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return net
+
+
+class CountingArray:
+    """A read-only array that records which leading-axis planes were read."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.planes_read = set()
+
+    def __getitem__(self, key):
+        planes = range(self.shape[0])[key[0]]
+        self.planes_read.update([planes] if isinstance(planes, int) else planes)
+        return self.data[key]

@@ -8,6 +8,8 @@ napari = pytest.importorskip("napari")
 
 from napari_colorgan._widget import ColorizeWidget, State  # noqa: E402
 
+from .conftest import CountingArray  # noqa: E402
+
 
 def test_manifest_is_valid():
     from npe2 import PluginManifest
@@ -93,3 +95,37 @@ def test_rgb_layer_gives_a_clear_error(make_napari_viewer, qtbot):
     widget._image.value = layer
     widget.start()
     assert widget.state is State.FAILED and len(viewer.layers) == 1
+
+
+def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer):
+    import dask.array as da
+
+    viewer = make_napari_viewer()
+    source = CountingArray(np.stack([skimage.data.camera()[::4, ::4]] * 5))
+    layer = viewer.add_image(
+        da.from_array(source, chunks=(1, 128, 128)), name="live", scale=(3.0, 1.0, 1.0)
+    )
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    widget._scope.value = "live"
+    widget.start()
+    out = viewer.layers["live colorized"]
+    assert type(out.data).__module__.startswith("dask")
+    assert out.data.shape == (5, 128, 128, 3)
+    np.testing.assert_allclose(out.scale, (3, 1, 1))
+    source.planes_read.clear()
+    viewer.dims.set_point(0, 6.0)  # plane 2 in view
+    viewer.screenshot(canvas_only=True)  # draw it
+    assert source.planes_read == {2}
+    plane = np.asarray(out._slice.image.view)
+    assert plane.shape[-1] == 3 and plane.std() > 0
+
+
+def test_weights_file_is_described(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    widget = ColorizeWidget(viewer)
+    assert "colorize" in widget._about.value and "steps" in widget._about.value
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    widget._weights.value = junk
+    assert widget.model == str(junk) and "cannot use" in widget._about.value

@@ -82,8 +82,10 @@ def colorize(
 
     Returns
     -------
-    ndarray, float32, shape (..., Y, X, 3)
-        sRGB in [0, 1]. In ``colorize`` mode its CIELAB lightness equals the input's.
+    ndarray or dask.array.Array, float32, shape (..., Y, X, 3)
+        sRGB in [0, 1]; lazy (nothing computed yet) for a dask or zarr input, with
+        one chunk per plane on leading axes. In ``colorize`` mode its CIELAB
+        lightness equals the input's.
 
     Raises
     ------
@@ -94,6 +96,13 @@ def colorize(
     """
     from tqdm.auto import tqdm
 
+    from .lazy import colorize_lazy, is_lazy
+
+    if is_lazy(image):
+        net, low, high = _prepare(image, model, tile_size, overlap, device, normalize)
+        return colorize_lazy(
+            image, net, low, high, tile_size=tile_size, batch_size=batch_size, halo=overlap
+        )
     steps = iter_colorize(
         image,
         model,
@@ -128,20 +137,28 @@ def iter_colorize(
     The input is checked and the model loaded before the first tile, so bad input
     raises at once. Stop iterating to cancel: nothing is returned, nothing is kept.
     The napari widget runs this in a worker thread; :func:`colorize` drives it.
+    A dask or zarr input is computed plane by plane.
     """
-    from ..models.registry import load_model
-
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
+    net, low, high = _prepare(image, model, tile_size, overlap, device, normalize)
+    warn_nonfinite(image)
+    return _run_planes(image, net, low, high, tile_size, batch_size, overlap)
+
+
+def _prepare(image, model, tile_size, overlap, device, normalize):
+    """Check the input and settings, load the model, compute the global intensity range."""
+    from ..models.registry import load_model
+    from .lazy import as_dask, is_lazy
+
     check_gray(image)
     if overlap is not None and overlap < 0:
         raise ValueError(f"overlap must be >= 0, got {overlap}")
     if tile_size < 1:
         raise ValueError(f"tile_size must be positive, got {tile_size}")
     net = model if hasattr(model, "halo") else load_model(model, device)
-    low, high = intensity_range(image, normalize)
-    warn_nonfinite(image)
-    return _run_planes(image, net, low, high, tile_size, batch_size, overlap)
+    low, high = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
+    return net, low, high
 
 
 def _run_planes(image, net, low, high, tile_size, batch_size, overlap):

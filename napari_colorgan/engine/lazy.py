@@ -1,0 +1,91 @@
+"""Lazy colourisation of dask and zarr arrays: one task per chunk, halos from dask.
+
+Chunks are aligned to the generator's stride and at least one halo wide; dask's
+``overlap`` gathers each chunk's neighbours (no padding at the image border), and
+every task colourises its block and keeps the centre. The result is exact, and
+computing a slice reads only the chunks (and neighbours) it needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..color import to_unit_range
+from .tiling import round_up
+
+
+def is_lazy(image) -> bool:
+    """True for dask arrays and zarr arrays, which ``colorize`` returns lazily."""
+    module = type(image).__module__
+    return module.startswith("dask.") or module.startswith("zarr")
+
+
+def as_dask(image):
+    """A dask view of a dask or zarr array (zarr is read chunk by chunk, never whole)."""
+    import dask.array as da
+
+    return image if isinstance(image, da.Array) else da.from_zarr(image)
+
+
+def aligned_chunks(image, halo: int, stride: int, tile_size: int):
+    """Rechunk to one plane per chunk on leading axes and stride-aligned Y/X chunks.
+
+    Y/X chunks keep their size rounded up to the stride, but are never smaller than
+    the halo (dask's overlap needs it) nor than a quarter tile (per-task overhead);
+    a short last chunk joins the one before it.
+    """
+    chunks = {i: 1 for i in range(image.ndim - 2)}
+    for axis in (image.ndim - 2, image.ndim - 1):
+        length = image.shape[axis]
+        size = round_up(max(max(image.chunks[axis]), halo, tile_size // 4, stride), stride)
+        sizes = [size] * (length // size)
+        rest = length - sum(sizes)
+        if rest and sizes and rest < halo:
+            sizes[-1] += rest
+        elif rest:
+            sizes.append(rest)
+        chunks[axis] = tuple(sizes)
+    return image.rechunk(chunks)
+
+
+def colorize_lazy(image, net, low: float, high: float, *, tile_size: int, batch_size, halo):
+    """Lazy ``(..., Y, X, 3)`` float32 colourisation of a dask/zarr array.
+
+    Parameters are those of :func:`~napari_colorgan.engine.pipeline.colorize`,
+    with ``low, high`` the global intensity range already computed.
+    """
+    import dask.array as da
+
+    from .runner import colorize_plane
+
+    halo = net.halo() if halo is None else round_up(halo, net.stride)
+    image = aligned_chunks(as_dask(image), halo, net.stride, tile_size)
+    ndim = image.ndim
+    depth = {i: 0 for i in range(ndim - 2)} | {ndim - 2: halo, ndim - 1: halo}
+    grown = da.overlap.overlap(image, depth=depth, boundary="none")
+    numblocks = image.numblocks
+
+    def colorize_block(block: np.ndarray, block_info=None) -> np.ndarray:
+        where = block_info[0]["chunk-location"]
+        crop = [slice(None)] * (ndim - 2)
+        for axis in (ndim - 2, ndim - 1):
+            first, last = where[axis] == 0, where[axis] == numblocks[axis] - 1
+            crop.append(slice(0 if first else halo, None if last else -halo))
+        out = np.empty((*block.shape, 3), np.float32)
+        for index in np.ndindex(block.shape[:-2]):
+            gray = to_unit_range(block[index], low, high)
+            for _ in colorize_plane(
+                net, gray, out[index], tile_size=tile_size, batch_size=batch_size, halo=halo
+            ):
+                pass
+        return out[(*crop, slice(None))]
+
+    return da.map_blocks(
+        colorize_block,
+        grown,
+        dtype=np.float32,
+        chunks=(*image.chunks, (3,)),
+        new_axis=ndim,
+        meta=np.empty((0,) * (ndim + 1), np.float32),
+        token="colorize",
+    )
