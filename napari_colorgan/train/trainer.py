@@ -179,7 +179,7 @@ class Trainer:
             while self.step < self.config.steps:
                 logs = self.train_step()
                 bar.update(1)
-                if self.step % self.config.log_every == 0:
+                if self.step % self.config.log_every == 0 or self.step == self.config.steps:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
                     if f:
                         row = {"step": self.step, "seconds": round(time.perf_counter() - start, 1)}
