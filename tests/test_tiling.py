@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import skimage.data
+import torch
 
 from napari_colorgan.engine.runner import colorize_plane
 from napari_colorgan.engine.tiling import tile_grid
@@ -40,3 +41,32 @@ def test_tiled_equals_whole_image(random_generator, tile_size):
     assert progress[-1][0] == progress[-1][1] > 1
     assert np.abs(tiled - whole).max() <= 1 / 255
     assert whole.std() > 0.01  # the random net makes real colour, so equality is not trivial
+
+
+class _OutOfMemoryAbove:
+    """The real generator, failing like a full GPU when a batch holds more than ``limit`` tiles."""
+
+    def __init__(self, net, limit):
+        self.net, self.limit, self.batches = net, limit, []
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
+
+    def __call__(self, x):
+        if x.shape[0] > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        self.batches.append(x.shape[0])
+        return self.net(x)
+
+
+def test_out_of_memory_halves_the_batch(random_generator):
+    gray = skimage.data.moon()[:200, :200].astype(np.float32) / 255
+    whole = np.zeros((*gray.shape, 3), np.float32)
+    list(colorize_plane(random_generator, gray, whole, tile_size=10_000))
+    flaky = _OutOfMemoryAbove(random_generator, limit=2)
+    out = np.zeros_like(whole)
+    list(colorize_plane(flaky, gray, out, tile_size=64, batch_size=8))
+    assert max(flaky.batches) == 2 and sum(flaky.batches) == 16
+    assert np.abs(out - whole).max() <= 1 / 255
+    with pytest.raises(MemoryError, match="lower tile_size"):
+        list(colorize_plane(_OutOfMemoryAbove(random_generator, 0), gray, out, tile_size=64))

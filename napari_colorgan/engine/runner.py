@@ -72,16 +72,32 @@ def colorize_plane(
     tiles = tile_grid(gray.shape, tile_size, halo, model.stride)
     window = L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:]
     batch_size = batch_size or default_batch_size(window, device)
-    for first in range(0, len(tiles), batch_size):
-        batch = tiles[first : first + batch_size]
-        _run_batch(model, L, batch, out, device)
-        yield first + len(batch), len(tiles)
+    done = 0
+    while done < len(tiles):
+        batch = tiles[done : done + batch_size]
+        try:
+            _run_batch(model, L, batch, out, device)
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise MemoryError(
+                    f"out of memory on {device} with a single {window[0]}x{window[1]} window; "
+                    "lower tile_size (--tile-size) or use device='cpu'"
+                ) from None
+            batch_size //= 2  # back off and retry the same tiles
+            torch.cuda.empty_cache()
+            continue
+        done += len(batch)
+        yield done, len(tiles)
 
 
 def _run_batch(model, L: torch.Tensor, batch: list[Tile], out: np.ndarray, device) -> None:
-    windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch]).to(device)
-    with torch.inference_mode():
-        pred = model(windows)
+    windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
+    cuda = device.type == "cuda"
+    if cuda:  # pinned host memory lets the copy overlap with queued work
+        windows = windows.pin_memory().to(device, non_blocking=True)
+    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=cuda):
+        pred = model(windows).float()
         for t, p, lw in zip(batch, pred, windows):
             keep = (slice(None), *t.keep)
             if model.mode == "colorize":
