@@ -1,4 +1,7 @@
-"""Reading grayscale images and writing colour results, atomically."""
+"""Opening grayscale images without loading them, and writing colour results atomically.
+
+Streaming zarr/OME-Zarr output lives in :mod:`.zarr_sink`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,113 @@ from pathlib import Path
 
 import numpy as np
 
-READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-WRITE_SUFFIXES = (".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+READ_SUFFIXES = (*IMAGE_SUFFIXES, ".zarr")
+WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".zarr")
 OUT_DTYPES = ("uint8", "uint16", "float32")
 
 
 def _suffix(path: Path) -> str:
     return path.suffix.lower()
+
+
+def open_image(path: str | os.PathLike, *, level: int = 0):
+    """Open an image for reading without loading it whole.
+
+    TIFF, BigTIFF and OME-TIFF are opened as zarr stores through tifffile, zarr and
+    OME-Zarr with zarr (read-only), so chunks are read only when computed; PNG and
+    JPEG are read into memory.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.tif``, ``.tiff``, ``.zarr`` (incl. ``.ome.zarr``), ``.png``, ``.jpg``.
+    level : int, optional
+        Pyramid level of a multiscale TIFF or OME-Zarr (0 = full resolution).
+
+    Returns
+    -------
+    array : numpy.ndarray or dask.array.Array
+    scale : tuple of float or None
+        Physical pixel size per axis, when the file records it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"input file not found: {path}")
+    suffix = _suffix(path)
+    if suffix == ".zarr":
+        return _open_zarr(path, level)
+    if suffix in (".tif", ".tiff"):
+        return _open_tiff(path, level)
+    return read_image(path), None
+
+
+def _open_tiff(path: Path, level: int):
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if not 0 <= level < len(series.levels):
+                raise ValueError(
+                    f"{path.name} has {len(series.levels)} level(s), got level={level}"
+                )
+            spacing = (tif.imagej_metadata or {}).get("spacing")
+            pixel = _pixel_size(series.pages[0])
+            store = series.aszarr(level=level)
+    except tifffile.TiffFileError as err:
+        raise ValueError(f"cannot decode {path}: {err}") from None
+    array = da.from_zarr(zarr.open_array(store, mode="r"))
+    scale = None
+    if pixel or spacing:
+        scale = (*[1.0] * (array.ndim - 2), *(pixel or (1.0, 1.0)))
+        if spacing and array.ndim == 3:
+            scale = (float(spacing), *scale[1:])
+    return array, scale
+
+
+def _pixel_size(page) -> tuple[float, float] | None:
+    """Pixel height and width from the TIFF resolution tags, when they are set."""
+    tags = page.tags
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return None
+    (xn, xd), (yn, yd) = tags["XResolution"].value, tags["YResolution"].value
+    if not xn or not yn or (xn, xd) == (1, 1):
+        return None
+    return yd / yn, xd / xn
+
+
+def _open_zarr(path: Path, level: int):
+    import dask.array as da
+    import zarr
+
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as err:  # zarr raises several types for a folder that is not a store
+        raise ValueError(f"cannot open {path} as zarr: {err}") from None
+    if isinstance(node, zarr.Array):
+        return da.from_zarr(node), None
+    state = dict(node.attrs.get("colorgan", {}))
+    if state and not state.get("complete"):
+        raise ValueError(f"{path} is an unfinished napari-colorgan output; finish or remove it")
+    ome = dict(node.attrs.get("ome", {}))  # NGFF 0.5 nests it; 0.4 keeps it at the top
+    multiscales = ome.get("multiscales") or node.attrs.get("multiscales")
+    if not multiscales:
+        raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata")
+    datasets = multiscales[0]["datasets"]
+    if not 0 <= level < len(datasets):
+        raise ValueError(f"{path.name} has {len(datasets)} level(s), got level={level}")
+    scale = next(
+        (
+            t["scale"]
+            for t in datasets[level].get("coordinateTransformations", [])
+            if t["type"] == "scale"
+        ),
+        None,
+    )
+    return da.from_zarr(node[datasets[level]["path"]]), tuple(scale) if scale else None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -29,7 +132,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"input file not found: {path}")
-    if _suffix(path) not in READ_SUFFIXES:
+    if _suffix(path) not in READ_SUFFIXES or _suffix(path) == ".zarr":
         raise ValueError(
             f"cannot read {path.name}: supported inputs are {', '.join(READ_SUFFIXES)}"
         )
@@ -72,7 +175,7 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") 
     """
     path = Path(path)
     suffix = _suffix(path)
-    if suffix not in WRITE_SUFFIXES:
+    if suffix not in WRITE_SUFFIXES or suffix == ".zarr":
         raise ValueError(
             f"cannot write {path.name}: supported outputs are {', '.join(WRITE_SUFFIXES)}"
         )

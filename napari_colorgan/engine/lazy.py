@@ -21,10 +21,12 @@ def is_lazy(image) -> bool:
 
 
 def as_dask(image):
-    """A dask view of a dask or zarr array (zarr is read chunk by chunk, never whole)."""
+    """A dask view of a dask, zarr or numpy array (zarr is read chunk by chunk)."""
     import dask.array as da
 
-    return image if isinstance(image, da.Array) else da.from_zarr(image)
+    if isinstance(image, da.Array):
+        return image
+    return da.from_array(image) if isinstance(image, np.ndarray) else da.from_zarr(image)
 
 
 def aligned_chunks(image, halo: int, stride: int, tile_size: int):

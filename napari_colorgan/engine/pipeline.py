@@ -177,3 +177,123 @@ def _run_planes(image, net, low, high, tile_size, batch_size, overlap):
             yield done + tiles_done, per_plane * len(planes)
         done += per_plane
     return out
+
+
+def colorize_to_file(
+    src,
+    dst,
+    model="general",
+    *,
+    resume: bool = True,
+    level: int = 0,
+    dtype: str = "uint8",
+    tile_size: int = 512,
+    batch_size: int | None = None,
+    device: str = "auto",
+    normalize="auto",
+    progress: bool = False,
+):
+    """Colourise a file (or array) into a file, streaming where the format allows.
+
+    Parameters
+    ----------
+    src : path-like or array
+        TIFF/BigTIFF/OME-TIFF, zarr, OME-Zarr (``level`` picks the pyramid level),
+        PNG, JPEG, or a numpy/dask/zarr array.
+    dst : path-like
+        ``.ome.zarr``: OME-Zarr with colour as a channel axis, a pyramid and the
+        input's physical scale; ``.zarr``: one ``(..., Y, X, 3)`` float32 array.
+        Both stream chunk by chunk (memory bounded by the chunks in flight) and
+        resume after an interruption. ``.tif`` / ``.png``: computed in memory and
+        written atomically, as ``dtype``.
+    resume : bool, optional
+        Continue an unfinished zarr output instead of starting again.
+    Other parameters
+        As for :func:`colorize`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dst``.
+    """
+    from tqdm.auto import tqdm
+
+    steps = iter_colorize_to_file(
+        src,
+        dst,
+        model,
+        resume=resume,
+        level=level,
+        dtype=dtype,
+        tile_size=tile_size,
+        batch_size=batch_size,
+        device=device,
+        normalize=normalize,
+    )
+    with tqdm(disable=not progress) as bar:
+        while True:
+            try:
+                unit, done, total = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            bar.unit, bar.total = unit, total
+            bar.update(done - bar.n)
+
+
+def iter_colorize_to_file(
+    src,
+    dst,
+    model="general",
+    *,
+    resume=True,
+    level=0,
+    dtype="uint8",
+    tile_size=512,
+    batch_size=None,
+    device="auto",
+    normalize="auto",
+):
+    """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
+    from pathlib import Path
+
+    from .io import open_image, write_image
+    from .lazy import colorize_lazy
+
+    dst = Path(dst)
+    image, scale = open_image(src, level=level) if isinstance(src, (str, Path)) else (src, None)
+    if not dst.name.lower().endswith(".zarr"):
+        steps = iter_colorize(
+            image,
+            model,
+            tile_size=tile_size,
+            batch_size=batch_size,
+            device=device,
+            normalize=normalize,
+        )
+        rgb = yield from _with_unit(steps, "tile")
+        return write_image(dst, rgb, dtype)
+    from .zarr_sink import write_zarr
+
+    net, low, high = _prepare(image, model, tile_size, None, device, normalize)
+    rgb = colorize_lazy(
+        image, net, low, high, tile_size=tile_size, batch_size=batch_size, halo=None
+    )
+    attrs = {
+        "model": str(getattr(net, "source", model)),
+        "intensity_range": [low, high],
+        "source": str(src) if isinstance(src, (str, Path)) else "array",
+    }
+    ome = dst.name.lower().endswith(".ome.zarr")
+    for name, done, total in write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume):
+        yield f"chunk (level {name})", done, total
+    return dst
+
+
+def _with_unit(steps, unit: str):
+    """Relay ``(done, total)`` progress as ``(unit, done, total)`` and return the result."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        yield unit, done, total

@@ -64,8 +64,9 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, L: torch.Tensor, colour: torch.Tensor) -> list[torch.Tensor]:
         """Features of each layer, then logits, for L in [0, 100] and ab or RGB."""
-        scale = 1 / 110 if colour.shape[1] == 2 else 2.0
-        x = torch.cat((L / 50 - 1, colour * scale - (0 if colour.shape[1] == 2 else 1)), dim=1)
+        # both colour kinds to about [-1, 1]: ab / 110, or RGB * 2 - 1
+        colour = colour / 110 if colour.shape[1] == 2 else colour * 2 - 1
+        x = torch.cat((L / 50 - 1, colour), dim=1)
         feats = []
         for layer in self.features:
             x = layer(x)

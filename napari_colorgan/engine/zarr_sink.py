@@ -1,0 +1,177 @@
+"""Streaming, resumable writing of a lazy colour result to zarr or OME-Zarr.
+
+Chunks are computed a few at a time and written as they finish; memory is bounded
+by the chunks in flight. Each finished chunk is appended to a ledger file inside
+the store, after its data are written; a killed run, started again, skips the
+chunks in the ledger and ends with the same bytes as an uninterrupted run. Until
+the last chunk is written the group's attributes say ``"complete": false``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+LEDGER = ".colorgan-done"
+OME_AXES = {0: ["c", "y", "x"], 1: ["c", "z", "y", "x"], 2: ["t", "c", "z", "y", "x"]}
+
+
+def _regular(data):
+    """Rechunk to a regular grid (zarr needs one) of the array's largest chunks."""
+    return data.rechunk(tuple(max(c) for c in data.chunks))
+
+
+def _block_slices(chunks, index) -> tuple[slice, ...]:
+    return tuple(slice(sum(c[:i]), sum(c[: i + 1])) for c, i in zip(chunks, index))
+
+
+def _write_level(
+    data, group, name: str, folder: Path, resume: bool, workers: int
+) -> Iterator[tuple[int, int]]:
+    """Write one array of the store chunk by chunk; yield (chunks done, chunks total)."""
+    import dask
+
+    data = _regular(data)
+    ledger = folder / f"{LEDGER}-{name}"
+    done: set[tuple[int, ...]] = set()
+    if resume and name in group and ledger.exists():
+        array = group[name]
+        if array.shape != data.shape or array.chunks != data.chunksize:
+            raise ValueError(f"{folder} holds a different result; remove it or pass resume=False")
+        done = {tuple(json.loads(line)) for line in ledger.read_text().splitlines() if line}
+    else:
+        array = group.create_array(
+            name, shape=data.shape, chunks=data.chunksize, dtype=data.dtype, overwrite=True
+        )
+        ledger.write_text("")
+    todo = [i for i in np.ndindex(data.numblocks) if i not in done]
+    total = int(np.prod(data.numblocks))
+    yield total - len(todo), total
+    with open(ledger, "a") as log:
+        for start in range(0, len(todo), workers):
+            batch = todo[start : start + workers]
+            values = dask.compute(*(data.blocks[i] for i in batch))
+            for index, value in zip(batch, values):
+                array[_block_slices(data.chunks, index)] = value
+                log.write(json.dumps(list(index)) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+            yield total - len(todo) + start + len(batch), total
+    ledger.unlink()
+
+
+def _pyramid(level0, levels: int):
+    """Lazy 2x mean-downsampled copies of the last two axes."""
+    import dask.array as da
+
+    out, current = [], level0
+    for _ in range(levels):
+        axes = {current.ndim - 2: 2, current.ndim - 1: 2}
+        current = da.coarsen(np.mean, current, axes, trim_excess=True).astype(level0.dtype)
+        out.append(current)
+    return out
+
+
+def write_zarr(
+    rgb,
+    path: str | os.PathLike,
+    *,
+    ome: bool = True,
+    scale: tuple[float, ...] | None = None,
+    attrs: dict | None = None,
+    resume: bool = True,
+    min_level_size: int = 256,
+    workers: int | None = None,
+) -> Iterator[tuple[str, int, int]]:
+    """Stream a lazy ``(..., Y, X, 3)`` colour result into a zarr store.
+
+    Parameters
+    ----------
+    rgb : dask.array.Array
+        The lazy result of :func:`~napari_colorgan.colorize` (float32 in [0, 1]).
+    path : path-like
+        Destination folder (``.zarr`` or ``.ome.zarr``).
+    ome : bool
+        Write OME-Zarr: colour as a channel axis ``(c, [z | t, z], y, x)``, a
+        multiscale pyramid down to ``min_level_size`` pixels, the physical
+        ``scale`` per input axis. Otherwise one plain array ``(..., y, x, 3)``.
+    attrs : dict, optional
+        Recorded under the ``colorgan`` attribute (model, normalisation range...).
+    resume : bool
+        Continue an unfinished store of the same shape instead of starting again.
+    workers : int, optional
+        Chunks computed at once; default: the number of CPU cores.
+
+    Yields
+    ------
+    (str, int, int)
+        The array being written ("0", "1"...) and its chunks done and in all.
+    """
+    import dask.array as da
+    import zarr
+
+    folder = Path(path)
+    lead = rgb.ndim - 3
+    if ome and lead not in OME_AXES:
+        raise ValueError(
+            f"OME-Zarr holds at most (t, z) leading axes, the result has {lead}; write a .zarr"
+        )
+    workers = workers or os.cpu_count() or 1
+    existing = _read_state(folder)
+    if existing is not None and existing.get("complete") and resume:
+        return  # already finished: nothing to do
+    if not resume and folder.exists():
+        shutil.rmtree(folder)
+    group = zarr.open_group(folder, mode="a")
+    group.attrs["colorgan"] = {**(attrs or {}), "complete": False}
+    level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
+    shape_yx = level0.shape[-2:]
+    levels = 0
+    while ome and min(shape_yx) // 2 ** (levels + 1) >= min_level_size:
+        levels += 1
+    for steps in _write_level(level0, group, "0", folder, resume, workers):
+        yield ("0", *steps)
+    stored = da.from_zarr(group["0"])
+    for k, level in enumerate(_pyramid(stored, levels), start=1):
+        for steps in _write_level(level, group, str(k), folder, resume, workers):
+            yield (str(k), *steps)
+    if ome:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [_multiscales(lead, levels, scale)]}
+    group.attrs["colorgan"] = {**(attrs or {}), "complete": True}
+
+
+def _multiscales(lead: int, levels: int, scale) -> dict:
+    """OME-NGFF 0.5 ``multiscales`` metadata (zarr v3) with the input's physical scale."""
+    names = OME_AXES[lead]
+    axes = [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space")} for n in names]
+    base = list(scale) if scale is not None else [1.0] * (lead + 2)
+    datasets = []
+    for k in range(levels + 1):
+        per_axis = [*base[:-2], base[-2] * 2**k, base[-1] * 2**k]
+        per_axis.insert(names.index("c"), 1.0)
+        transform = [{"type": "scale", "scale": per_axis}]
+        datasets.append({"path": str(k), "coordinateTransformations": transform})
+    return {"name": "colorized", "axes": axes, "datasets": datasets}
+
+
+def _read_state(folder: Path) -> dict | None:
+    """The ``colorgan`` attributes of an existing store, or None."""
+    import zarr
+
+    if not folder.exists():
+        return None
+    try:
+        return dict(zarr.open_group(folder, mode="r").attrs.get("colorgan", {}))
+    except Exception:  # not a zarr group: leave it to the caller's error
+        return None
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True only for a store whose writing finished."""
+    state = _read_state(Path(path))
+    return bool(state and state.get("complete"))

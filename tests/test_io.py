@@ -1,0 +1,110 @@
+"""Opening files lazily, streaming zarr/OME-Zarr output, and resuming a killed run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import napari_colorgan as ncg
+from napari_colorgan.engine.io import open_image
+from napari_colorgan.engine.pipeline import colorize_to_file
+from napari_colorgan.engine.zarr_sink import LEDGER, is_complete
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def test_tiff_opens_lazily_with_its_scale():
+    image, scale = open_image(SAMPLES / "nuclei3d.tif")
+    assert isinstance(image, da.Array) and image.shape == (32, 128, 128)
+    assert scale == pytest.approx((0.29, 0.26, 0.26))
+    np.testing.assert_array_equal(image[5].compute(), tifffile.imread(SAMPLES / "nuclei3d.tif")[5])
+
+
+def test_pyramidal_tiff_level(tmp_path):
+    moon = tifffile.imread(SAMPLES / "nuclei3d.tif")[0]
+    path = tmp_path / "pyramid.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(moon, subifds=1, tile=(64, 64))
+        tif.write(moon[::2, ::2], subfiletype=1, tile=(64, 64))
+    assert open_image(path, level=1)[0].shape == (64, 64)
+    with pytest.raises(ValueError, match="2 level"):
+        open_image(path, level=2)
+
+
+def test_ome_zarr_output_keeps_scale_and_axes(tmp_path, random_generator):
+    out = colorize_to_file(SAMPLES / "nuclei3d.tif", tmp_path / "n.ome.zarr", random_generator)
+    group = zarr.open_group(out, mode="r")
+    meta = group.attrs["ome"]["multiscales"][0]
+    assert [a["name"] for a in meta["axes"]] == ["c", "z", "y", "x"]
+    scale = meta["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale == pytest.approx([1.0, 0.29, 0.26, 0.26])
+    assert group["0"].shape == (3, 32, 128, 128)
+    assert group.attrs["colorgan"]["complete"] is True
+    stack = tifffile.imread(SAMPLES / "nuclei3d.tif")
+    expected = ncg.colorize(stack, random_generator)
+    np.testing.assert_allclose(np.moveaxis(group["0"][:], 0, -1), expected, atol=1 / 255)
+
+
+def test_pyramid_levels(tmp_path, random_generator):
+    image = tifffile.imread(SAMPLES / "hubble_right_uint16.tif")[:, :400]
+    out = colorize_to_file(image, tmp_path / "h.ome.zarr", random_generator, tile_size=256)
+    group = zarr.open_group(out, mode="r")
+    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["0"]  # 400 px: no level of >= 256 px below
+    out = colorize_to_file(np.tile(image, (2, 2)), tmp_path / "big.ome.zarr", random_generator)
+    group = zarr.open_group(out, mode="r")
+    assert group["0"].shape == (3, 1744, 800) and group["1"].shape == (3, 872, 400)
+    assert "2" not in group  # 200 px would be below min_level_size
+
+
+_CHILD = """
+import sys, torch
+from napari_colorgan.engine.pipeline import colorize_to_file
+from napari_colorgan.models.generator import SIZES, Generator
+torch.manual_seed(0)
+net = Generator(SIZES["lite"]).eval()
+import numpy as np, skimage.data
+stack = np.stack([skimage.data.moon()[:256, :256]] * 12)
+colorize_to_file(stack, sys.argv[1], net, normalize=(0, 255))
+"""
+
+
+def _run_child(dst, env):
+    return subprocess.Popen([sys.executable, "-c", _CHILD, str(dst)], env=env)
+
+
+def test_killed_run_resumes_to_identical_bytes(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    reference = tmp_path / "ref.zarr"
+    assert _run_child(reference, env).wait(timeout=300) == 0
+
+    target = tmp_path / "killed.zarr"
+    child = _run_child(target, env)
+    ledger = target / f"{LEDGER}-0"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until some, not all, chunks are written
+        if ledger.exists() and len(ledger.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not is_complete(target)
+    with pytest.raises(ValueError, match="unfinished"):
+        open_image(target)
+    written = len(ledger.read_text().splitlines())
+    assert 3 <= written < 12
+
+    assert _run_child(target, env).wait(timeout=300) == 0
+    assert is_complete(target) and not ledger.exists()
+    files = sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    for name in files:
+        assert (reference / name).read_bytes() == (target / name).read_bytes(), name
