@@ -18,10 +18,17 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "colorize",
         help="colourise a grayscale image file",
-        description="Colourise a grayscale PNG, JPEG or TIFF (2-D or a stack) into PNG or TIFF.",
+        description=(
+            "Colourise a grayscale image (2-D or a stack, any dtype). zarr and OME-Zarr "
+            "outputs stream chunk by chunk and resume after an interruption."
+        ),
     )
-    c.add_argument("input", type=Path, help="grayscale image: .png .jpg .tif (any dtype, n-D)")
-    c.add_argument("output", type=Path, help="result: .png (2-D) or .tif (any dimensionality)")
+    c.add_argument(
+        "input", type=Path, help="grayscale image: .png .jpg .tif (incl. BigTIFF/OME-TIFF) .zarr"
+    )
+    c.add_argument(
+        "output", type=Path, help="result: .ome.zarr, .zarr, .tif (any dimensionality), .png (2-D)"
+    )
     c.add_argument(
         "--model", default="general", help="shipped name or .safetensors path (default: general)"
     )
@@ -41,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--from-rgb", action="store_true", help="convert an RGB input to gray (its L) first"
+    )
+    c.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale input")
+    c.add_argument(
+        "--no-resume", action="store_true", help="start a zarr output again instead of resuming"
     )
     c.add_argument(
         "--dtype",
@@ -82,28 +93,30 @@ def _normalize_arg(text: str):
 
 
 def _colorize(args) -> int:
-    from .engine.io import read_image, write_image
-    from .engine.pipeline import colorize, to_gray
+    from .engine.io import open_image
+    from .engine.pipeline import colorize_to_file, to_gray
 
-    image = read_image(args.input)
+    normalize = _normalize_arg(args.normalize)
+    source = args.input
     if args.from_rgb:
+        image, _ = open_image(args.input, level=args.level)
         if image.ndim < 3 or image.shape[-1] not in (3, 4):
             raise ValueError(f"--from-rgb needs an RGB(A) image, got shape {image.shape}")
-        image = to_gray(image)
-        normalize = "none"
-    else:
-        normalize = _normalize_arg(args.normalize)
-    rgb = colorize(
-        image,
+        source, normalize = to_gray(image), "none"
+    out = colorize_to_file(
+        source,
+        args.output,
         args.model,
+        resume=not args.no_resume,
+        level=args.level,
+        dtype=args.dtype,
         tile_size=args.tile_size,
         batch_size=args.batch_size,
         device=args.device,
         normalize=normalize,
         progress=not args.quiet,
     )
-    out = write_image(args.output, rgb, args.dtype)
-    print(f"wrote {out} ({' x '.join(map(str, rgb.shape))}, {args.dtype})")
+    print(f"wrote {Path(out).resolve()}")
     return 0
 
 

@@ -105,6 +105,11 @@ def _open_zarr(path: Path, level: int):
     multiscales = ome.get("multiscales") or node.attrs.get("multiscales")
     if not multiscales:
         raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata")
+    axes = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
+    if "c" in axes:
+        raise ValueError(
+            f"{path} has a channel axis (axes {axes}); colorgan needs one grayscale channel"
+        )
     datasets = multiscales[0]["datasets"]
     if not 0 <= level < len(datasets):
         raise ValueError(f"{path.name} has {len(datasets)} level(s), got level={level}")
@@ -167,26 +172,34 @@ def to_dtype(rgb: np.ndarray, dtype: str) -> np.ndarray:
     return np.rint(rgb * top).astype(dtype)
 
 
+def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") -> Path:
+    """Raise before any work when ``path`` cannot hold an ``ndim``-D grayscale's result."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in WRITE_SUFFIXES:
+        choices = ", ".join((".ome.zarr", *WRITE_SUFFIXES))
+        raise ValueError(f"cannot write {path.name}: supported outputs are {choices}")
+    if suffix == ".png" and ndim != 2:
+        raise ValueError(f"PNG holds a single 2-D image but the input is {ndim}-D; write a .tif")
+    if suffix == ".png" and dtype == "float32":
+        raise ValueError("PNG cannot hold float32; use --dtype uint8 or uint16, or a .tif")
+    if dtype not in OUT_DTYPES:
+        raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    return path
+
+
 def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") -> Path:
     """Write RGB ``(..., Y, X, 3)`` in [0, 1] to PNG (2-D only) or TIFF, atomically.
 
     The data go to a hidden temporary file beside ``path``, renamed over it only
     when complete: an interrupted run never leaves a truncated image.
     """
-    path = Path(path)
+    path = check_destination(path, rgb.ndim - 1, dtype)
     suffix = _suffix(path)
-    if suffix not in WRITE_SUFFIXES or suffix == ".zarr":
-        raise ValueError(
-            f"cannot write {path.name}: supported outputs are {', '.join(WRITE_SUFFIXES)}"
-        )
-    if suffix == ".png" and rgb.ndim != 3:
-        raise ValueError(
-            f"PNG holds a single 2-D image but the result has shape {rgb.shape}; write a .tif"
-        )
-    if suffix == ".png" and dtype == "float32":
-        raise ValueError("PNG cannot hold float32; use --dtype uint8 or uint16, or a .tif")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    if suffix == ".zarr":
+        raise ValueError("zarr output streams through napari_colorgan.colorize_to_file")
     data = to_dtype(rgb, dtype)
     tmp = path.with_name(f".{path.stem}.partial{suffix}")
     try:

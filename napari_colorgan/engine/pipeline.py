@@ -94,8 +94,6 @@ def colorize(
     WeightsError
         For an unknown model or an unusable weights file.
     """
-    from tqdm.auto import tqdm
-
     from .lazy import colorize_lazy, is_lazy
 
     if is_lazy(image):
@@ -112,14 +110,7 @@ def colorize(
         device=device,
         normalize=normalize,
     )
-    with tqdm(unit="tile", disable=not progress) as bar:
-        while True:
-            try:
-                done, total = next(steps)
-            except StopIteration as finished:
-                return finished.value
-            bar.total = total
-            bar.update(done - bar.n)
+    return _drive(_with_unit(steps, "tile"), progress)
 
 
 def iter_colorize(
@@ -216,8 +207,6 @@ def colorize_to_file(
     pathlib.Path
         ``dst``.
     """
-    from tqdm.auto import tqdm
-
     steps = iter_colorize_to_file(
         src,
         dst,
@@ -230,14 +219,7 @@ def colorize_to_file(
         device=device,
         normalize=normalize,
     )
-    with tqdm(disable=not progress) as bar:
-        while True:
-            try:
-                unit, done, total = next(steps)
-            except StopIteration as finished:
-                return finished.value
-            bar.unit, bar.total = unit, total
-            bar.update(done - bar.n)
+    return _drive(steps, progress)
 
 
 def iter_colorize_to_file(
@@ -256,11 +238,11 @@ def iter_colorize_to_file(
     """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
     from pathlib import Path
 
-    from .io import open_image, write_image
+    from .io import check_destination, open_image, write_image
     from .lazy import colorize_lazy
 
-    dst = Path(dst)
     image, scale = open_image(src, level=level) if isinstance(src, (str, Path)) else (src, None)
+    dst = check_destination(dst, image.ndim, dtype)
     if not dst.name.lower().endswith(".zarr"):
         steps = iter_colorize(
             image,
@@ -297,3 +279,25 @@ def _with_unit(steps, unit: str):
         except StopIteration as finished:
             return finished.value
         yield unit, done, total
+
+
+def _drive(steps, progress: bool):
+    """Run a ``(unit, done, total)`` generator to its end, with a tqdm bar per unit."""
+    from tqdm.auto import tqdm
+
+    bar = None
+    try:
+        while True:
+            try:
+                unit, done, total = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            if progress and (bar is None or bar.unit != unit):
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=total, unit=unit)
+            if bar is not None:
+                bar.update(done - bar.n)
+    finally:
+        if bar is not None:
+            bar.close()
