@@ -1,5 +1,7 @@
 """The plugin in a real napari viewer (Xvfb in CI): manifest, samples, Colorize widget."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import skimage.data
@@ -129,3 +131,38 @@ def test_weights_file_is_described(make_napari_viewer, tmp_path):
     junk.write_bytes(b"not weights")
     widget._weights.value = junk
     assert widget.model == str(junk) and "cannot use" in widget._about.value
+
+
+def test_reader_declines_other_files(tmp_path):
+    from napari_colorgan._reader import get_reader
+
+    assert get_reader(str(tmp_path / "image.png")) is None
+    assert get_reader(str(tmp_path / "missing.zarr")) is None
+
+
+@pytest.mark.parametrize("suffix", [".ome.zarr", ".tif"])
+def test_writer_round_trips_through_the_reader(make_napari_viewer, tmp_path, suffix):
+    viewer = make_napari_viewer()
+    rgb = skimage.data.astronaut()[:300, :280].astype(np.float32) / 255
+    viewer.add_image(rgb, name="colour", rgb=True, scale=(0.5, 0.25))
+    path = str(tmp_path / f"colour{suffix}")
+    viewer.layers.save(path, plugin="napari-colorgan")
+    plugin = "napari-colorgan" if suffix == ".ome.zarr" else None
+    layer = viewer.open(path, plugin=plugin)[0]
+    assert layer.rgb
+    data = np.asarray(layer.data[0] if layer.multiscale else layer.data, dtype=np.float32)
+    data = data / 255 if data.max() > 1 else data
+    np.testing.assert_allclose(data, rgb, atol=1 / 255 + 1e-6)
+    if suffix == ".ome.zarr":
+        np.testing.assert_allclose(layer.scale, (0.5, 0.25))
+
+
+def test_colorized_ome_zarr_opens_as_rgb(make_napari_viewer, tmp_path, random_generator):
+    from napari_colorgan.engine.pipeline import colorize_to_file
+
+    src = str(Path(__file__).resolve().parent.parent / "sample_data" / "nuclei3d.tif")
+    out = colorize_to_file(src, tmp_path / "n.ome.zarr", random_generator)
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(out), plugin="napari-colorgan")[0]
+    assert layer.rgb and layer.data.shape == (32, 128, 128, 3)
+    np.testing.assert_allclose(layer.scale, (0.29, 0.26, 0.26))

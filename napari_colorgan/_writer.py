@@ -1,0 +1,34 @@
+"""napari writer for RGB layers: OME-Zarr (streamed, with scale) or TIFF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_rgb(path: str, data, meta: dict) -> list[str]:
+    """Write an RGB image layer; returns the written path.
+
+    ``.ome.zarr`` streams the (possibly lazy) layer chunk by chunk with its scale;
+    ``.tif`` is written atomically. Integer RGB is scaled to [0, 1] first.
+    """
+    import dask.array as da
+
+    from .engine.io import write_image
+    from .engine.zarr_sink import write_zarr
+
+    if isinstance(data, list):  # multiscale: write the full resolution
+        data = data[0]
+    if data.shape[-1] != 3:
+        raise ValueError(f"the writer takes RGB layers (..., 3), got shape {data.shape}")
+    if np.dtype(data.dtype).kind in "ui":
+        data = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+    if path.lower().endswith(".ome.zarr"):
+        rgb = data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
+        scale = meta.get("scale")
+        for _ in write_zarr(rgb.astype(np.float32), path, ome=True, scale=scale, resume=False):
+            pass
+        return [path]
+    write_image(Path(path), np.asarray(data, dtype=np.float32), "uint8")
+    return [path]
