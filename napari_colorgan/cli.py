@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("colorgan: interrupted; no output was written", file=sys.stderr)
+        print("colorgan: interrupted (a zarr output resumes when run again)", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as err:  # WeightsError is a ValueError
+    # WeightsError is a ValueError; MemoryError carries the remedy; RuntimeError covers
+    # devices that fail at run time and a diverged training run
+    except (ValueError, OSError, MemoryError, RuntimeError, ImportError, KeyError) as err:
         print(f"colorgan: error: {err}", file=sys.stderr)
         return 1
 

@@ -264,10 +264,11 @@ def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
     NaN and -inf become 0 (black) and +inf becomes 1 (white); the caller's array
     is not modified.
     """
-    out = (block.astype(np.float32) - np.float32(low)) / np.float32(high - low)
-    if out.dtype.kind == "f" and not np.isfinite(out).all():
+    # float64 arithmetic: 32/64-bit integers and offset floats keep their precision
+    out = (block.astype(np.float64) - low) / (high - low)
+    if not np.isfinite(out).all():
         out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
 
 
 def warn_nonfinite(image) -> None:

@@ -54,7 +54,7 @@ def test_nan_policy(general):
         rgb = ncg.colorize(image, general)
     assert np.isfinite(rgb).all()
     assert np.isnan(image[:8]).all()  # input untouched
-    np.testing.assert_allclose(rgb[:4, :4], 0, atol=1e-6)  # NaN rendered black
+    np.testing.assert_allclose(rgb[:4, :4], 0, atol=1e-4)  # NaN rendered black
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def test_recipe_writes_a_loadable_model_with_provenance(tmp_path):
     prov = model.config["provenance"]
     assert prov["steps"] == 4 and prov["seed"] == 5 and prov["data"] == ["skimage:coffee"]
     assert "skimage:chelsea rows=0.5-1" in prov["heldout_metrics"]
-    assert (tmp_path / "tiny.log.csv").read_text().startswith("step,seconds,l1")
+    assert (tmp_path / "logs" / "tiny.csv").read_text().startswith("step,seconds,l1")
 
 
 def test_unknown_recipe_keys(tmp_path):

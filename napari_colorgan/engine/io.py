@@ -169,7 +169,7 @@ def to_dtype(rgb: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "float32":
         return rgb.astype(np.float32, copy=False)
     top = np.iinfo(dtype).max
-    return np.rint(rgb * top).astype(dtype)
+    return np.rint(np.clip(rgb, 0, 1) * top).astype(dtype)
 
 
 def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") -> Path:

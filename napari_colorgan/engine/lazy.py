@@ -30,23 +30,20 @@ def as_dask(image):
 
 
 def aligned_chunks(image, halo: int, stride: int, tile_size: int):
-    """Rechunk to one plane per chunk on leading axes and stride-aligned Y/X chunks.
+    """Rechunk to one plane per chunk on leading axes and a regular, stride-aligned Y/X grid.
 
-    Y/X chunks keep their size rounded up to the stride, but are never smaller than
-    the halo (dask's overlap needs it) nor than a quarter tile (per-task overhead);
-    a short last chunk joins the one before it.
+    The Y/X chunk size starts from the input's, rounded up to the stride and to at
+    least one halo (dask's overlap needs it) and a quarter tile (per-task overhead),
+    and grows by the stride until the last chunk is empty or at least one halo: a
+    regular grid, so that the chunks match a zarr output's one to one.
     """
     chunks = {i: 1 for i in range(image.ndim - 2)}
     for axis in (image.ndim - 2, image.ndim - 1):
         length = image.shape[axis]
         size = round_up(max(max(image.chunks[axis]), halo, tile_size // 4, stride), stride)
-        sizes = [size] * (length // size)
-        rest = length - sum(sizes)
-        if rest and sizes and rest < halo:
-            sizes[-1] += rest
-        elif rest:
-            sizes.append(rest)
-        chunks[axis] = tuple(sizes)
+        while size < length and 0 < length % size < halo:
+            size += stride
+        chunks[axis] = min(size, length)
     return image.rechunk(chunks)
 
 
@@ -63,7 +60,10 @@ def colorize_lazy(image, net, low: float, high: float, *, tile_size: int, batch_
     halo = net.halo() if halo is None else round_up(halo, net.stride)
     image = aligned_chunks(as_dask(image), halo, net.stride, tile_size)
     ndim = image.ndim
-    depth = {i: 0 for i in range(ndim - 2)} | {ndim - 2: halo, ndim - 1: halo}
+    depth = {i: 0 for i in range(ndim)}
+    for axis in (ndim - 2, ndim - 1):
+        if image.numblocks[axis] > 1:  # a single chunk needs no neighbours
+            depth[axis] = halo
     grown = da.overlap.overlap(image, depth=depth, boundary="none")
     numblocks = image.numblocks
 
@@ -72,7 +72,8 @@ def colorize_lazy(image, net, low: float, high: float, *, tile_size: int, batch_
         crop = [slice(None)] * (ndim - 2)
         for axis in (ndim - 2, ndim - 1):
             first, last = where[axis] == 0, where[axis] == numblocks[axis] - 1
-            crop.append(slice(0 if first else halo, None if last else -halo))
+            pad = depth[axis]
+            crop.append(slice(0 if first else pad, None if last else -pad))
         out = np.empty((*block.shape, 3), np.float32)
         for index in np.ndindex(block.shape[:-2]):
             gray = to_unit_range(block[index], low, high)

@@ -12,7 +12,7 @@ from ..color import intensity_range, to_unit_range, warn_nonfinite
 def check_gray(image) -> None:
     """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
     shape, dtype = tuple(image.shape), np.dtype(image.dtype)
-    if dtype.kind in "bcOUSV":
+    if dtype.kind in "bcmMOUSV":
         kind = {"b": "boolean", "c": "complex"}.get(dtype.kind, f"{dtype}")
         raise ValueError(f"cannot colorize a {kind} image (dtype {dtype}); pass intensities")
     if len(shape) < 2:
@@ -97,7 +97,7 @@ def colorize(
     from .lazy import colorize_lazy, is_lazy
 
     if is_lazy(image):
-        net, low, high = _prepare(image, model, tile_size, overlap, device, normalize)
+        net, low, high = _prepare(image, model, tile_size, overlap, device, normalize, batch_size)
         return colorize_lazy(
             image, net, low, high, tile_size=tile_size, batch_size=batch_size, halo=overlap
         )
@@ -132,12 +132,12 @@ def iter_colorize(
     """
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
-    net, low, high = _prepare(image, model, tile_size, overlap, device, normalize)
+    net, low, high = _prepare(image, model, tile_size, overlap, device, normalize, batch_size)
     warn_nonfinite(image)
     return _run_planes(image, net, low, high, tile_size, batch_size, overlap)
 
 
-def _prepare(image, model, tile_size, overlap, device, normalize):
+def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=None):
     """Check the input and settings, load the model, compute the global intensity range."""
     from ..models.registry import load_model
     from .lazy import as_dask, is_lazy
@@ -147,6 +147,8 @@ def _prepare(image, model, tile_size, overlap, device, normalize):
         raise ValueError(f"overlap must be >= 0, got {overlap}")
     if tile_size < 1:
         raise ValueError(f"tile_size must be positive, got {tile_size}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (or None for automatic), got {batch_size}")
     net = model if hasattr(model, "halo") else load_model(model, device)
     low, high = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
     return net, low, high
@@ -241,8 +243,12 @@ def iter_colorize_to_file(
     from .io import check_destination, open_image, write_image
     from .lazy import colorize_lazy
 
-    image, scale = open_image(src, level=level) if isinstance(src, (str, Path)) else (src, None)
+    is_path = isinstance(src, (str, Path))
+    image, scale = open_image(src, level=level) if is_path else (src, None)
+    check_gray(image)
     dst = check_destination(dst, image.ndim, dtype)
+    if is_path and Path(src).resolve() == dst.resolve():
+        raise ValueError(f"the output {dst} is the input; write to another path")
     if not dst.name.lower().endswith(".zarr"):
         steps = iter_colorize(
             image,
@@ -256,14 +262,15 @@ def iter_colorize_to_file(
         return write_image(dst, rgb, dtype)
     from .zarr_sink import write_zarr
 
-    net, low, high = _prepare(image, model, tile_size, None, device, normalize)
+    net, low, high = _prepare(image, model, tile_size, None, device, normalize, batch_size)
     rgb = colorize_lazy(
         image, net, low, high, tile_size=tile_size, batch_size=batch_size, halo=None
     )
     attrs = {
-        "model": str(getattr(net, "source", model)),
+        "source": _identity(src) if is_path else "array",
+        "model": _identity(net.source) if hasattr(net, "source") else _digest(net),
         "intensity_range": [low, high],
-        "source": str(src) if isinstance(src, (str, Path)) else "array",
+        "tile_size": tile_size,
     }
     ome = dst.name.lower().endswith(".ome.zarr")
     for name, done, total in write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume):
@@ -301,3 +308,24 @@ def _drive(steps, progress: bool):
     finally:
         if bar is not None:
             bar.close()
+
+
+def _identity(path) -> str:
+    """A file's path, size and modification time: what resuming must find unchanged."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        return str(path)
+    stat = path.stat()
+    return f"{path.resolve()} ({stat.st_size} bytes, mtime {stat.st_mtime_ns})"
+
+
+def _digest(net) -> str:
+    """SHA-256 of a model's weights, for models that did not come from a file."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for value in net.state_dict().values():
+        h.update(value.detach().cpu().numpy().tobytes())
+    return f"weights sha256:{h.hexdigest()}"

@@ -96,8 +96,10 @@ def _run_batch(model, L: torch.Tensor, batch: list[Tile], out: np.ndarray, devic
     if cuda:  # pinned host memory lets the copy overlap with queued work
         windows = windows.pin_memory().to(device, non_blocking=True)
     amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=cuda):
-        pred = model(windows).float()
+    with torch.inference_mode():
+        with torch.autocast(device.type, dtype=amp, enabled=cuda):
+            pred = model(windows)
+        pred = pred.float()  # colour conversion in float32: L stays exact
         for t, p, lw in zip(batch, pred, windows):
             keep = (slice(None), *t.keep)
             if model.mode == "colorize":

@@ -43,12 +43,12 @@ def _write_level(
         array = group[name]
         if array.shape != data.shape or array.chunks != data.chunksize:
             raise ValueError(f"{folder} holds a different result; remove it or pass resume=False")
-        done = {tuple(json.loads(line)) for line in ledger.read_text().splitlines() if line}
+        done = _read_ledger(ledger)
     else:
+        ledger.write_text("")  # before the array: an array without a ledger is restarted
         array = group.create_array(
             name, shape=data.shape, chunks=data.chunksize, dtype=data.dtype, overwrite=True
         )
-        ledger.write_text("")
     todo = [i for i in np.ndindex(data.numblocks) if i not in done]
     total = int(np.prod(data.numblocks))
     yield total - len(todo), total
@@ -62,7 +62,17 @@ def _write_level(
             log.flush()
             os.fsync(log.fileno())
             yield total - len(todo) + start + len(batch), total
-    ledger.unlink()
+
+
+def _read_ledger(ledger: Path) -> set[tuple[int, ...]]:
+    """Finished chunk indices; a line cut short by a kill is not counted."""
+    done = set()
+    for line in ledger.read_text().splitlines():
+        try:
+            done.add(tuple(json.loads(line)))
+        except json.JSONDecodeError:
+            continue
+    return done
 
 
 def _pyramid(level0, levels: int):
@@ -103,7 +113,10 @@ def write_zarr(
     attrs : dict, optional
         Recorded under the ``colorgan`` attribute (model, normalisation range...).
     resume : bool
-        Continue an unfinished store of the same shape instead of starting again.
+        Continue an unfinished store written with the same ``attrs`` (a finished one
+        is left as it is); a store written with other ``attrs`` is an error. With
+        False, an earlier napari-colorgan store is replaced. A folder that is not a
+        napari-colorgan store is never touched.
     workers : int, optional
         Chunks computed at once; default: the number of CPU cores.
 
@@ -122,13 +135,26 @@ def write_zarr(
             f"OME-Zarr holds at most (t, z) leading axes, the result has {lead}; write a .zarr"
         )
     workers = workers or os.cpu_count() or 1
+    attrs = dict(attrs or {})
     existing = _read_state(folder)
-    if existing is not None and existing.get("complete") and resume:
-        return  # already finished: nothing to do
-    if not resume and folder.exists():
+    if folder.exists() and existing is None:
+        raise ValueError(
+            f"{folder} exists and is not a napari-colorgan output; choose another path"
+        )
+    if existing is not None and resume:
+        earlier = {k: v for k, v in existing.items() if k != "complete"}
+        if earlier != json.loads(json.dumps(attrs)):
+            changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
+            raise ValueError(
+                f"{folder} was written from other settings ({', '.join(changed)} differ); "
+                "resume=False (--no-resume) replaces it"
+            )
+        if existing.get("complete"):
+            return  # the same result is already there
+    if existing is not None and not resume:
         shutil.rmtree(folder)
     group = zarr.open_group(folder, mode="a")
-    group.attrs["colorgan"] = {**(attrs or {}), "complete": False}
+    group.attrs["colorgan"] = {**attrs, "complete": False}
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
     shape_yx = level0.shape[-2:]
     levels = 0
@@ -142,7 +168,9 @@ def write_zarr(
             yield (str(k), *steps)
     if ome:
         group.attrs["ome"] = {"version": "0.5", "multiscales": [_multiscales(lead, levels, scale)]}
-    group.attrs["colorgan"] = {**(attrs or {}), "complete": True}
+    group.attrs["colorgan"] = {**attrs, "complete": True}
+    for ledger in folder.glob(f"{LEDGER}-*"):
+        ledger.unlink()
 
 
 def _multiscales(lead: int, levels: int, scale) -> dict:
@@ -166,9 +194,10 @@ def _read_state(folder: Path) -> dict | None:
     if not folder.exists():
         return None
     try:
-        return dict(zarr.open_group(folder, mode="r").attrs.get("colorgan", {}))
-    except Exception:  # not a zarr group: leave it to the caller's error
+        state = zarr.open_group(folder, mode="r").attrs.get("colorgan")
+    except Exception:  # not a zarr group
         return None
+    return dict(state) if state is not None else None
 
 
 def is_complete(path: str | os.PathLike) -> bool:

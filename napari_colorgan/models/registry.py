@@ -83,6 +83,9 @@ def save_weights(
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     save_file(tensors, tmp, metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates owner-only files
     os.replace(tmp, path)
     return path
 

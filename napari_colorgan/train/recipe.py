@@ -13,7 +13,8 @@ def run_recipe(config_path: str | Path, out: str | Path, *, progress: bool = Tru
     """Train the model a config describes and write it, with held-out metrics, to ``out``.
 
     Data paths in the config are relative to the config file. Held-out metrics
-    (and the gray baseline) are printed and stored in the weights' provenance.
+    (and the gray baseline) are printed and stored in the weights' provenance; the
+    loss log goes to ``logs/<out name>.csv`` beside the config.
 
     Returns
     -------
@@ -24,7 +25,8 @@ def run_recipe(config_path: str | Path, out: str | Path, *, progress: bool = Tru
     config = TrainConfig.from_toml(config_path)
     base = config_path.parent
     trainer = Trainer(config, load_images(config.data, base))
-    log = out.with_suffix(".log.csv")
+    log = base / "logs" / f"{out.stem}.csv"
+    log.parent.mkdir(exist_ok=True)
     log.unlink(missing_ok=True)
     trainer.fit(log_path=log, progress=progress)
     names = [_name(s) for s in config.heldout]
