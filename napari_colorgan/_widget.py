@@ -66,7 +66,10 @@ class ColorizeWidget(Container):
 
         self._viewer = viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._model = ComboBox(label="model", choices=list_models(), value="general")
+        models = list_models()
+        self._model = ComboBox(
+            label="model", choices=models, value="general" if "general" in models else None
+        )
         self._weights = FileEdit(label="or weights", filter="*.safetensors", value="")
         self._about = Label(label="")
         self._model.changed.connect(self._describe_model)
@@ -123,9 +126,9 @@ class ColorizeWidget(Container):
         """The pixels to colourise and the new layer's geometry."""
         data = layer.data[0] if layer.multiscale else layer.data
         geometry = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
-        labels = getattr(layer, "axis_labels", None)
-        if labels is not None:
-            geometry["axis_labels"] = tuple(labels)
+        for key in ("axis_labels", "units"):  # napari >= 0.5.1
+            if getattr(layer, key, None) is not None:
+                geometry[key] = tuple(getattr(layer, key))
         if self._scope.value in (WHOLE_LAYER, LIVE) or data.ndim == 2:
             return data, geometry
         point = layer.world_to_data(self._viewer.dims.point)
@@ -146,6 +149,8 @@ class ColorizeWidget(Container):
         from napari.utils import progress
         from napari.utils.notifications import show_error
 
+        from .color import intensity_range
+        from .engine.lazy import as_dask, is_lazy
         from .engine.pipeline import iter_colorize
 
         layer = self._image.value
@@ -161,11 +166,16 @@ class ColorizeWidget(Container):
             if self._scope.value == LIVE:
                 self._add_live(layer, data, geometry)
                 return
+            # one intensity range for the whole layer, so a slice looks as it does in the
+            # stack; a multiscale layer's smallest level is enough to estimate it
+            stats = layer.data[-1] if layer.multiscale else layer.data
+            normalize = intensity_range(as_dask(stats) if is_lazy(stats) else stats)
             steps = iter_colorize(
                 data,
                 self.model,
                 tile_size=self._tile_size.value,
                 device=self._device.value,
+                normalize=normalize,
             )
         except ValueError as err:  # bad input or weights: the library's message says why
             self.state = State.FAILED

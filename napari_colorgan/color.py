@@ -229,7 +229,10 @@ def _global_percentiles(image, q: tuple[float, float]) -> tuple[float, float]:
     flat = image.ravel()
     if flat.dtype.kind not in "ui":
         flat = flat[da.isfinite(flat)]
-    low, high = da.percentile(flat.astype(np.float64), list(q)).compute()
+    try:
+        low, high = da.percentile(flat.astype(np.float64), list(q)).compute()
+    except ValueError:  # dask finds no finite value at all
+        return 0.0, 1.0
     return float(low), float(high)
 
 
@@ -242,11 +245,14 @@ def _percentiles_from_histogram(image, q) -> tuple[float, float]:
 
     if isinstance(image, np.ndarray):
         counts = count(image)
-    else:
+    else:  # a pairwise tree of sums keeps few histograms in memory at once
         import dask
 
-        counts = dask.compute(*map(dask.delayed(count), image.to_delayed().ravel()))
-        counts = np.sum(counts, axis=0)
+        parts = [dask.delayed(count)(block) for block in image.to_delayed().ravel()]
+        while len(parts) > 1:
+            pairs = [dask.delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+            parts = pairs + parts[len(pairs) * 2 :]
+        counts = parts[0].compute()
     cum = np.cumsum(counts)
     result = []
     for p in q:  # linear interpolation between order statistics, as np.percentile
