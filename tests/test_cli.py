@@ -103,3 +103,27 @@ def test_evaluate_json(capsys):
     result = json.loads(capsys.readouterr().out)["he_crop_rgb.png"]
     assert set(result) == {"model", "gray"}
     assert result["model"]["delta_e2000"] > 0
+
+
+def test_train_command_writes_weights(tmp_path, capsys):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        "[train]\nsteps = 2\nwarmup = 1\nbatch = 2\npatch = 32\n"
+        '[[data]]\nsource = "skimage:coffee"\n'
+    )
+    out = tmp_path / "tiny.safetensors"
+    assert main(["train", str(recipe), "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "colorize",
+                str(SAMPLES / "moon.png"),
+                str(tmp_path / "m.png"),
+                "--model",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
