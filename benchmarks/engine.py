@@ -43,6 +43,8 @@ def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) 
     from napari_colorgan.engine.runner import lightness_plane
 
     model = ncg.load_model(model_name, device="cpu")
+    if method in ("bare", "monai"):  # as a user would run it: plain NCHW memory layout
+        model = model.to(memory_format=torch.contiguous_format)
     gray = test_image(size)
     L = lightness_plane(gray, model.stride)
 

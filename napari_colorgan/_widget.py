@@ -76,6 +76,9 @@ class ColorizeWidget(Container):
         self._weights.changed.connect(self._describe_model)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
         self._tile_size = SpinBox(label="tile size", value=512, min=64, max=8192, step=64)
+        self._render_scale = ComboBox(
+            label="render scale", choices=[("full", 1), ("1/2", 2), ("1/4", 4)], value=1
+        )
         self._scope = RadioButtons(
             label="process", choices=[CURRENT_SLICE, WHOLE_LAYER, LIVE], value=CURRENT_SLICE
         )
@@ -89,6 +92,7 @@ class ColorizeWidget(Container):
                 self._about,
                 self._device,
                 self._tile_size,
+                self._render_scale,
                 self._scope,
                 self._run,
             ]
@@ -123,7 +127,11 @@ class ColorizeWidget(Container):
     # -- what to process ---------------------------------------------------------------
 
     def _selection(self, layer) -> tuple[np.ndarray, dict]:
-        """The pixels to colourise and the new layer's geometry."""
+        """The pixels to colourise and the new layer's geometry.
+
+        A multiscale layer's current slice is a preview on the level napari displays;
+        the whole layer and live mode use full resolution.
+        """
         data = layer.data[0] if layer.multiscale else layer.data
         geometry = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
         for key in ("axis_labels", "units"):  # napari >= 0.5.1
@@ -133,6 +141,12 @@ class ColorizeWidget(Container):
             return data, geometry
         point = layer.world_to_data(self._viewer.dims.point)
         lead = tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(point[:-2], data.shape))
+        if layer.multiscale:
+            level = layer.data_level
+            factors = layer.downsample_factors[level]
+            data = layer.data[level]
+            lead = tuple(int(i // f) for i, f in zip(lead, factors))
+            geometry["scale"] = tuple(s * f for s, f in zip(geometry["scale"], factors))
         return np.asarray(data[lead]), {key: value[-2:] for key, value in geometry.items()}
 
     # -- run / cancel ------------------------------------------------------------------
@@ -176,6 +190,7 @@ class ColorizeWidget(Container):
                 tile_size=self._tile_size.value,
                 device=self._device.value,
                 normalize=normalize,
+                render_scale=self._render_scale.value,
             )
         except ValueError as err:  # bad input or weights: the library's message says why
             self.state = State.FAILED
@@ -201,7 +216,13 @@ class ColorizeWidget(Container):
 
         if not isinstance(data, da.Array):
             data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + data.shape[-2:])
-        rgb = colorize(data, self.model, tile_size=self._tile_size.value, device=self._device.value)
+        rgb = colorize(
+            data,
+            self.model,
+            tile_size=self._tile_size.value,
+            device=self._device.value,
+            render_scale=self._render_scale.value,
+        )
         name = f"{layer.name} colorized"
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE

@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale input")
     c.add_argument(
+        "--render-scale",
+        type=int,
+        default=1,
+        choices=(1, 2, 4),
+        help="predict chroma at 1/N resolution, upsampled guided by L (default: 1)",
+    )
+    c.add_argument(
         "--no-resume", action="store_true", help="start a zarr output again instead of resuming"
     )
     c.add_argument(
@@ -114,6 +121,7 @@ def _colorize(args) -> int:
         batch_size=args.batch_size,
         device=args.device,
         normalize=normalize,
+        render_scale=args.render_scale,
         progress=not args.quiet,
     )
     print(f"wrote {Path(out).resolve()}")

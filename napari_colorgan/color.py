@@ -128,23 +128,19 @@ def lab_to_rgb_in_gamut(
         sRGB in [0, 1], 3 channels on ``channel_axis``.
     """
     tol = 1e-5
-
-    def rgb_at(scale: torch.Tensor) -> torch.Tensor:
-        return lab_to_rgb(torch.cat((L, ab * scale), dim=channel_axis), channel_axis=channel_axis)
-
-    def fits(rgb: torch.Tensor) -> torch.Tensor:
-        return ((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=channel_axis, keepdim=True)
-
-    rgb = rgb_at(torch.ones_like(L))
-    inside = fits(rgb)
-    if not bool(inside.all()):
-        lo, hi = torch.zeros_like(L), torch.ones_like(L)
+    L, ab = L.movedim(channel_axis, -1), ab.movedim(channel_axis, -1)
+    rgb = lab_to_rgb(torch.cat((L, ab), dim=-1), channel_axis=-1)
+    outside = ~((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=-1)
+    if bool(outside.any()):  # bisect the chroma scale of the outside pixels only
+        L_out, ab_out = L[outside], ab[outside]
+        lo, hi = torch.zeros_like(L_out), torch.ones_like(L_out)
         for _ in range(steps):
             mid = (lo + hi) / 2
-            ok = fits(rgb_at(mid))
+            trial = lab_to_rgb(torch.cat((L_out, ab_out * mid), dim=-1), channel_axis=-1)
+            ok = ((trial >= -tol) & (trial <= 1 + tol)).all(dim=-1, keepdim=True)
             lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
-        rgb = torch.where(inside, rgb, rgb_at(lo))
-    return rgb.clamp(0, 1)
+        rgb[outside] = lab_to_rgb(torch.cat((L_out, ab_out * lo), dim=-1), channel_axis=-1)
+    return rgb.clamp(0, 1).movedim(-1, channel_axis)
 
 
 def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:

@@ -55,3 +55,9 @@ def test_global_normalisation_is_shared_by_all_chunks(stack, model):
     """The dim plane stays dim: statistics are global, not per chunk."""
     out = ncg.colorize(da.from_array(stack, chunks=(1, 64, 64)), model).compute()
     assert out[3].mean() < 0.8 * out[0].mean()
+
+
+def test_lazy_render_scale_equals_numpy(stack, model):
+    reference = ncg.colorize(stack[:2], model, render_scale=2)
+    lazy = ncg.colorize(da.from_array(stack[:2], chunks=(1, 64, 64)), model, render_scale=2)
+    assert np.abs(lazy.compute() - reference).max() <= 1 / 255

@@ -167,3 +167,18 @@ def test_colorized_ome_zarr_opens_as_rgb(make_napari_viewer, tmp_path, random_ge
     layer = viewer.open(str(out), plugin="napari-colorgan")[0]
     assert layer.rgb and layer.data.shape == (32, 128, 128, 3)
     np.testing.assert_allclose(layer.scale, (0.29, 0.26, 0.26))
+
+
+def test_multiscale_preview_uses_the_displayed_level(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    full = skimage.data.camera()
+    layer = viewer.add_image([full, full[::2, ::2], full[::4, ::4]], name="pyr", scale=(2, 2))
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    widget._render_scale.value = 2
+    _run(widget, qtbot)
+    out = viewer.layers["pyr colorized"]
+    level = layer.data_level
+    factor = layer.downsample_factors[level][-1]
+    assert out.data.shape == (*layer.data[level].shape, 3)
+    np.testing.assert_allclose(out.scale, (2 * factor, 2 * factor))

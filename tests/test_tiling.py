@@ -70,3 +70,19 @@ def test_out_of_memory_halves_the_batch(random_generator):
     assert np.abs(out - whole).max() <= 1 / 255
     with pytest.raises(MemoryError, match="lower tile_size"):
         list(colorize_plane(_OutOfMemoryAbove(random_generator, 0), gray, out, tile_size=64))
+
+
+@pytest.mark.parametrize("render_scale", [2, 4])
+def test_render_scale_tiles_exactly_and_keeps_lightness(random_generator, render_scale):
+    from napari_colorgan.color import gray_to_lightness, rgb_to_lab
+
+    gray = skimage.data.moon()[:300, :437].astype(np.float32) / 255
+    whole = np.zeros((*gray.shape, 3), np.float32)
+    list(colorize_plane(random_generator, gray, whole, tile_size=10_000, render_scale=render_scale))
+    tiled = np.zeros_like(whole)
+    list(colorize_plane(random_generator, gray, tiled, tile_size=96, render_scale=render_scale))
+    assert np.abs(tiled - whole).max() <= 1 / 255
+    L = rgb_to_lab(torch.from_numpy(whole), channel_axis=-1)[..., 0]
+    assert (L - gray_to_lightness(torch.from_numpy(gray))).abs().max() < 0.05
+    with pytest.raises(ValueError, match="render_scale must be one of"):
+        list(colorize_plane(random_generator, gray, tiled, render_scale=3))

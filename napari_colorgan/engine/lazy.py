@@ -47,7 +47,9 @@ def aligned_chunks(image, halo: int, stride: int, tile_size: int):
     return image.rechunk(chunks)
 
 
-def colorize_lazy(image, net, low: float, high: float, *, tile_size: int, batch_size, halo):
+def colorize_lazy(
+    image, net, low: float, high: float, *, tile_size: int, batch_size, halo, render_scale=1
+):
     """Lazy ``(..., Y, X, 3)`` float32 colourisation of a dask/zarr array.
 
     Parameters are those of :func:`~napari_colorgan.engine.pipeline.colorize`,
@@ -55,10 +57,10 @@ def colorize_lazy(image, net, low: float, high: float, *, tile_size: int, batch_
     """
     import dask.array as da
 
-    from .runner import colorize_plane
+    from .runner import colorize_plane, plane_halo
 
-    halo = net.halo() if halo is None else round_up(halo, net.stride)
-    image = aligned_chunks(as_dask(image), halo, net.stride, tile_size)
+    halo = plane_halo(net, render_scale, halo)
+    image = aligned_chunks(as_dask(image), halo, net.stride * render_scale, tile_size)
     ndim = image.ndim
     depth = {i: 0 for i in range(ndim)}
     for axis in (ndim - 2, ndim - 1):
@@ -77,8 +79,14 @@ def colorize_lazy(image, net, low: float, high: float, *, tile_size: int, batch_
         out = np.empty((*block.shape, 3), np.float32)
         for index in np.ndindex(block.shape[:-2]):
             gray = to_unit_range(block[index], low, high)
+            # the block already carries its halo: one window for the whole block
             for _ in colorize_plane(
-                net, gray, out[index], tile_size=tile_size, batch_size=batch_size, halo=halo
+                net,
+                gray,
+                out[index],
+                tile_size=max(block.shape[-2:]),
+                batch_size=batch_size,
+                render_scale=render_scale,
             ):
                 pass
         return out[(*crop, slice(None))]

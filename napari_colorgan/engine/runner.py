@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -12,16 +12,18 @@ from ..color import gray_to_lightness, lab_to_rgb_in_gamut
 from .tiling import Tile, padded_shape, round_up, tile_grid
 
 _CPU_PIXELS_PER_BATCH = 1 << 20  # about 1 MP of windows per forward keeps caches warm
+RENDER_SCALES = (1, 2, 4)
+_GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
 
 
-def lightness_plane(gray: np.ndarray, stride: int) -> torch.Tensor:
-    """L in [0, 100] of a gray plane in [0, 1], as ``(1, 1, Yp, Xp)`` padded to ``stride``.
+def lightness_plane(gray: np.ndarray, multiple: int) -> torch.Tensor:
+    """L in [0, 100] of a gray plane in [0, 1], as ``(1, 1, Yp, Xp)`` padded to ``multiple``.
 
     The padding replicates the last row and column; the pixels it adds are cropped
     from the output, and it is the same for a tile at the border as for the whole image.
     """
     L = gray_to_lightness(torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32)))
-    py, px = padded_shape(gray.shape, stride)
+    py, px = padded_shape(gray.shape, multiple)
     return F.pad(L[None, None], (0, px - gray.shape[1], 0, py - gray.shape[0]), mode="replicate")
 
 
@@ -34,6 +36,19 @@ def default_batch_size(window: tuple[int, int], device: torch.device) -> int:
     return max(1, _CPU_PIXELS_PER_BATCH // pixels)
 
 
+def plane_halo(model, render_scale: int = 1, halo: int | None = None) -> int:
+    """Context, in input pixels, that makes a crop of the plane exact.
+
+    With a render scale the model's halo counts low-resolution pixels; the bilinear
+    upsampling and the guided filter (two box filters of radius ``render_scale``)
+    add a little at full resolution.
+    """
+    base = model.halo() if halo is None else halo
+    if render_scale == 1:
+        return round_up(base, model.stride)
+    return round_up(base * render_scale + 3 * render_scale, model.stride * render_scale)
+
+
 def colorize_plane(
     model,
     gray: np.ndarray,
@@ -42,6 +57,7 @@ def colorize_plane(
     tile_size: int = 512,
     batch_size: int | None = None,
     halo: int | None = None,
+    render_scale: int = 1,
 ) -> Iterator[tuple[int, int]]:
     """Colourise one gray plane into ``out``, yielding ``(tiles_done, tiles_total)``.
 
@@ -60,23 +76,53 @@ def colorize_plane(
         Tiles per forward pass; default from the window size and free memory.
     halo : int, optional
         Context per side, rounded up to the stride; default ``model.halo()`` (exact).
+    render_scale : {1, 2, 4}, optional
+        Predict chroma at 1/``render_scale`` resolution, then upsample it guided by
+        the full-resolution L (a guided filter, He et al. 2010): about
+        ``render_scale**2`` times fewer network pixels, L still exact.
 
     Yields
     ------
     (int, int)
         Tiles done and in all, once per batch: stop iterating to cancel.
     """
-    device = next(model.parameters()).device
-    L = lightness_plane(gray, model.stride)
+    if render_scale not in RENDER_SCALES:
+        raise ValueError(f"render_scale must be one of {RENDER_SCALES}, got {render_scale}")
     halo = model.halo() if halo is None else round_up(halo, model.stride)
-    tiles = tile_grid(gray.shape, tile_size, halo, model.stride)
+    if render_scale == 1:
+        L = lightness_plane(gray, model.stride)
+
+        def write_rgb(tile: Tile, L_keep, pred_keep):
+            out[tile.target] = _to_rgb(model, L_keep, pred_keep)
+
+        yield from _run_tiles(model, L, gray.shape, tile_size, batch_size, halo, write_rgb)
+        return
+    L = lightness_plane(gray, model.stride * render_scale)
+    low = F.avg_pool2d(L, render_scale)
+    low_shape = tuple(-(-n // render_scale) for n in gray.shape)
+    channels = 2 if model.mode == "colorize" else 3
+    colour_low = torch.zeros((1, channels, *low.shape[-2:]))
+
+    def write_low(tile: Tile, L_keep, pred_keep):
+        colour_low[(0, slice(None), *tile.target)] = pred_keep.cpu()
+
+    tiles = max(1, tile_size // render_scale)
+    yield from _run_tiles(model, low, low_shape, tiles, batch_size, halo, write_low)
+    colour = guided_upsample(L, colour_low, render_scale)
+    h, w = gray.shape
+    out[...] = _to_rgb(model, L[0, :, :h, :w], colour[0, :, :h, :w]).reshape(h, w, 3)
+
+
+def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
+    device = next(model.parameters()).device
+    tiles = tile_grid(shape, tile_size, halo, model.stride)
     window = L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:]
     batch_size = batch_size or default_batch_size(window, device)
     done = 0
     while done < len(tiles):
         batch = tiles[done : done + batch_size]
         try:
-            _run_batch(model, L, batch, out, device)
+            _run_batch(model, L, batch, device, write)
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise MemoryError(
@@ -90,8 +136,9 @@ def colorize_plane(
         yield done, len(tiles)
 
 
-def _run_batch(model, L: torch.Tensor, batch: list[Tile], out: np.ndarray, device) -> None:
+def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> None:
     windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
+    windows = windows.contiguous(memory_format=torch.channels_last)
     cuda = device.type == "cuda"
     if cuda:  # pinned host memory lets the copy overlap with queued work
         windows = windows.pin_memory().to(device, non_blocking=True)
@@ -100,10 +147,33 @@ def _run_batch(model, L: torch.Tensor, batch: list[Tile], out: np.ndarray, devic
         with torch.autocast(device.type, dtype=amp, enabled=cuda):
             pred = model(windows)
         pred = pred.float()  # colour conversion in float32: L stays exact
-        for t, p, lw in zip(batch, pred, windows):
+        for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
             keep = (slice(None), *t.keep)
-            if model.mode == "colorize":
-                rgb = lab_to_rgb_in_gamut(lw[keep], p[keep])
-            else:
-                rgb = p[keep].clamp(0, 1)
-            out[t.target] = rgb.permute(1, 2, 0).float().cpu().numpy()
+            write(t, lw[keep], p[keep])
+
+
+def _to_rgb(model, L: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+    """``(Y, X, 3)`` sRGB from L and the model's ab (kept L) or RGB prediction."""
+    with torch.inference_mode():
+        rgb = lab_to_rgb_in_gamut(L, pred) if model.mode == "colorize" else pred.clamp(0, 1)
+        return rgb.permute(1, 2, 0).float().cpu().numpy()
+
+
+def guided_upsample(L: torch.Tensor, low: torch.Tensor, scale: int) -> torch.Tensor:
+    """Upsample low-resolution colour to L's grid, its edges guided by L.
+
+    Bilinear upsampling, then a guided filter of radius ``scale`` with L / 100 as
+    the guide, so chroma edges follow the full-resolution structure.
+    """
+    with torch.inference_mode():
+        colour = F.interpolate(low, scale_factor=scale, mode="bilinear", align_corners=False)
+        guide = L / 100
+
+        def box(x):
+            return F.avg_pool2d(x, 2 * scale + 1, 1, scale, count_include_pad=False)
+
+        mean_g, mean_c = box(guide), box(colour)
+        var_g = box(guide * guide) - mean_g**2
+        a = (box(guide * colour) - mean_g * mean_c) / (var_g + _GUIDE_EPS)
+        b = mean_c - a * mean_g
+        return box(a) * guide + box(b)
