@@ -7,6 +7,8 @@ image (scikit-image's retina, as gray) resized to SIZE x SIZE. Rows:
   bare     the model on the whole image in one forward pass (the reference)
   engine   ncg.colorize on a numpy array (exact crop-and-stitch tiles)
   lazy     ncg.colorize on a dask array, computed with the threaded scheduler
+  zarr     ncg.colorize_to_file from a zarr array to OME-Zarr (streamed, resumable)
+  render2  engine with render_scale=2;  render4: render_scale=4
   monai    MONAI sliding_window_inference, same tile size, overlap 0.25, gaussian
            (only if monai is installed: pip install --no-deps monai)
 MP/s counts output megapixels per second (best of --repeat runs).
@@ -23,7 +25,7 @@ import time
 
 import numpy as np
 
-METHODS = ("bare", "engine", "lazy", "monai")
+METHODS = ("bare", "engine", "lazy", "zarr", "monai", "render2", "render4")
 
 
 def test_image(size: int) -> np.ndarray:
@@ -66,6 +68,30 @@ def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) 
 
         def job():
             return ncg.colorize(lazy_in, model, tile_size=tile, normalize="none").compute()
+
+    elif method == "zarr":
+        import tempfile
+
+        import zarr
+
+        from napari_colorgan.engine.pipeline import colorize_to_file
+
+        folder = tempfile.mkdtemp()
+        source = zarr.open_array(
+            f"{folder}/in.zarr", mode="w", shape=gray.shape, chunks=(tile, tile), dtype=gray.dtype
+        )
+        source[:] = gray
+        runs = iter(range(repeat))
+
+        def job():
+            out = f"{folder}/out{next(runs)}.ome.zarr"
+            return colorize_to_file(source, out, model, tile_size=tile, normalize="none")
+
+    elif method.startswith("render"):
+        scale = int(method[-1])
+
+        def job():
+            return ncg.colorize(gray, model, tile_size=tile, normalize="none", render_scale=scale)
 
     elif method == "monai":
         try:

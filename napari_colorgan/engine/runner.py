@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -11,7 +14,6 @@ from torch.nn import functional as F
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
 from .tiling import Tile, padded_shape, round_up, tile_grid
 
-_CPU_PIXELS_PER_BATCH = 1 << 20  # about 1 MP of windows per forward keeps caches warm
 RENDER_SCALES = (1, 2, 4)
 _GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
 
@@ -28,12 +30,13 @@ def lightness_plane(gray: np.ndarray, multiple: int) -> torch.Tensor:
 
 
 def default_batch_size(window: tuple[int, int], device: torch.device) -> int:
-    """Windows per forward: bounded by pixels on CPU, by free memory on CUDA."""
-    pixels = window[0] * window[1]
+    """Windows per forward: from free memory on CUDA; one on CPU, where a forward per
+    core in flight beats batching (0.80 vs 0.66 MP/s with batches of 2, see
+    docs/benchmarks.md)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return max(1, min(64, int(free * 0.5) // (pixels * 1024)))
-    return max(1, _CPU_PIXELS_PER_BATCH // pixels)
+        return max(1, min(64, int(free * 0.5) // (window[0] * window[1] * 1024)))
+    return 1
 
 
 def plane_halo(model, render_scale: int = 1, halo: int | None = None) -> int:
@@ -114,29 +117,62 @@ def colorize_plane(
 
 
 def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
+    """Run all tiles, yielding progress; several batches in flight on a multi-core CPU.
+
+    On CPU two small forwards in parallel use the cores better than one forward's
+    intra-op threads (docs/benchmarks.md); on a GPU batches run one after another.
+    """
     device = next(model.parameters()).device
     tiles = tile_grid(shape, tile_size, halo, model.stride)
     window = L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:]
     batch_size = batch_size or default_batch_size(window, device)
+    limit = _BatchLimit(batch_size, window)
+    workers = (os.cpu_count() or 1) if device.type == "cpu" else 1
+    batches = [tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)]
+    in_flight: deque = deque()
     done = 0
-    while done < len(tiles):
-        batch = tiles[done : done + batch_size]
+    with ThreadPoolExecutor(workers) as pool:
         try:
-            _run_batch(model, L, batch, device, write)
+            for batch in batches:
+                in_flight.append(pool.submit(limit.run, model, L, batch, device, write))
+                if len(in_flight) < workers:
+                    continue
+                done += in_flight.popleft().result()
+                yield done, len(tiles)
+            while in_flight:
+                done += in_flight.popleft().result()
+                yield done, len(tiles)
+        finally:  # cancelled: drop what has not started; the pool waits for the rest
+            for future in in_flight:
+                future.cancel()
+
+
+class _BatchLimit:
+    """Largest batch that fits: halved on each out-of-memory error, remembered after."""
+
+    def __init__(self, size: int, window):
+        self.size, self.window = size, window
+
+    def run(self, model, L, batch, device, write) -> int:
+        size = self.size  # read once: another thread may lower it meanwhile
+        if len(batch) > size:
+            parts = [batch[i : i + size] for i in range(0, len(batch), size)]
+            return sum(self.run(model, L, part, device, write) for part in parts)
+        try:
+            return _run_batch(model, L, batch, device, write)
         except torch.cuda.OutOfMemoryError:
-            if batch_size == 1:
+            if len(batch) == 1:
+                h, w = self.window
                 raise MemoryError(
-                    f"out of memory on {device} with a single {window[0]}x{window[1]} window; "
+                    f"out of memory on {device} with a single {h}x{w} window; "
                     "lower tile_size (--tile-size) or use device='cpu'"
                 ) from None
-            batch_size //= 2  # back off and retry the same tiles
             torch.cuda.empty_cache()
-            continue
-        done += len(batch)
-        yield done, len(tiles)
+            self.size = min(self.size, len(batch) // 2)
+            return self.run(model, L, batch, device, write)
 
 
-def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> None:
+def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> int:
     windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
     windows = windows.contiguous(memory_format=torch.channels_last)
     cuda = device.type == "cuda"
@@ -150,6 +186,7 @@ def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callabl
         for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
             keep = (slice(None), *t.keep)
             write(t, lw[keep], p[keep])
+    return len(batch)
 
 
 def _to_rgb(model, L: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
