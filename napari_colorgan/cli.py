@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("uint8", "uint16", "float32"),
         help="output sample type (default: uint8; float32 only in TIFF)",
     )
+    c.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask.distributed scheduler for zarr outputs, e.g. tcp://host:8786 (default: "
+        "threads in this process)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("models", help="list the shipped models", description="List the shipped models.")
@@ -101,7 +107,7 @@ def _normalize_arg(text: str):
 
 def _colorize(args) -> int:
     from .engine.io import open_image
-    from .engine.pipeline import colorize_to_file, to_gray
+    from .engine.pipeline import to_gray
 
     normalize = _normalize_arg(args.normalize)
     source = args.input
@@ -110,6 +116,17 @@ def _colorize(args) -> int:
         if image.ndim < 3 or image.shape[-1] not in (3, 4):
             raise ValueError(f"--from-rgb needs an RGB(A) image, got shape {image.shape}")
         source, normalize = to_gray(image), "none"
+    if args.scheduler:
+        from distributed import Client
+
+        with Client(args.scheduler):
+            return _colorize_file(args, source, normalize)
+    return _colorize_file(args, source, normalize)
+
+
+def _colorize_file(args, source, normalize) -> int:
+    from .engine.pipeline import colorize_to_file
+
     out = colorize_to_file(
         source,
         args.output,

@@ -6,6 +6,7 @@ Streaming zarr/OME-Zarr output lives in :mod:`.zarr_sink`.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,6 @@ def open_image(path: str | os.PathLike, *, level: int = 0):
 def _open_tiff(path: Path, level: int):
     import dask.array as da
     import tifffile
-    import zarr
 
     try:
         with tifffile.TiffFile(path) as tif:
@@ -65,16 +65,45 @@ def _open_tiff(path: Path, level: int):
                 )
             spacing = (tif.imagej_metadata or {}).get("spacing")
             pixel = _pixel_size(series.pages[0])
-            store = series.aszarr(level=level)
     except tifffile.TiffFileError as err:
         raise ValueError(f"cannot decode {path}: {err}") from None
-    array = da.from_zarr(zarr.open_array(store, mode="r"))
+    reader = TiffLevel(str(path.resolve()), level)
+    chunks = _tiff_zarr(reader.path, level).chunks
+    array = da.from_array(reader, chunks=chunks, asarray=True, name=f"tiff-{reader.token}")
     scale = None
     if pixel or spacing:
         scale = (*[1.0] * (array.ndim - 2), *(pixel or (1.0, 1.0)))
         if spacing and array.ndim == 3:
             scale = (float(spacing), *scale[1:])
     return array, scale
+
+
+class TiffLevel:
+    """A read-only, picklable view of one level of a TIFF's first series.
+
+    It holds only the path: each process (a dask.distributed worker too) opens the
+    file once, through tifffile's zarr store, and reads only the chunks asked for.
+    """
+
+    def __init__(self, path: str, level: int):
+        self.path, self.level = path, level
+        z = _tiff_zarr(path, level)
+        self.shape, self.dtype, self.ndim = z.shape, z.dtype, z.ndim
+        from dask.base import tokenize
+
+        stat = os.stat(path)
+        self.token = tokenize(path, level, stat.st_mtime_ns, stat.st_size)
+
+    def __getitem__(self, key):
+        return _tiff_zarr(self.path, self.level)[key]
+
+
+@lru_cache(maxsize=16)
+def _tiff_zarr(path: str, level: int):
+    import tifffile
+    import zarr
+
+    return zarr.open_array(tifffile.imread(path, aszarr=True, level=level), mode="r")
 
 
 def _pixel_size(page) -> tuple[float, float] | None:

@@ -57,7 +57,7 @@ def colorize_lazy(
     """
     import dask.array as da
 
-    from .runner import colorize_plane, plane_halo
+    from .runner import plane_halo
 
     halo = plane_halo(net, render_scale, halo)
     image = aligned_chunks(as_dask(image), halo, net.stride * render_scale, tile_size)
@@ -67,36 +67,48 @@ def colorize_lazy(
         if image.numblocks[axis] > 1:  # a single chunk needs no neighbours
             depth[axis] = halo
     grown = da.overlap.overlap(image, depth=depth, boundary="none")
-    numblocks = image.numblocks
-
-    def colorize_block(block: np.ndarray, block_info=None) -> np.ndarray:
-        where = block_info[0]["chunk-location"]
-        crop = [slice(None)] * (ndim - 2)
-        for axis in (ndim - 2, ndim - 1):
-            first, last = where[axis] == 0, where[axis] == numblocks[axis] - 1
-            pad = depth[axis]
-            crop.append(slice(0 if first else pad, None if last else -pad))
-        out = np.empty((*block.shape, 3), np.float32)
-        for index in np.ndindex(block.shape[:-2]):
-            gray = to_unit_range(block[index], low, high)
-            # the block already carries its halo: one window for the whole block
-            for _ in colorize_plane(
-                net,
-                gray,
-                out[index],
-                tile_size=max(block.shape[-2:]),
-                batch_size=batch_size,
-                render_scale=render_scale,
-            ):
-                pass
-        return out[(*crop, slice(None))]
-
+    # a model from a file travels as its path and is loaded once per worker process
+    # (load_model caches it); a model built in memory travels pickled with the graph
+    source = getattr(net, "source", None)
+    model = (source, next(net.parameters()).device.type) if source else net
     return da.map_blocks(
-        colorize_block,
+        _colorize_block,
         grown,
         dtype=np.float32,
         chunks=(*image.chunks, (3,)),
         new_axis=ndim,
         meta=np.empty((0,) * (ndim + 1), np.float32),
         token="colorize",
+        model=model,
+        settings=(low, high, batch_size, render_scale, depth, image.numblocks),
     )
+
+
+def _colorize_block(block: np.ndarray, model, settings, block_info=None) -> np.ndarray:
+    """One task: colourise a chunk grown by its halo, return the chunk's own pixels."""
+    from ..models.registry import load_model
+    from .runner import colorize_plane
+
+    low, high, batch_size, render_scale, depth, numblocks = settings
+    net = load_model(*model) if isinstance(model, tuple) else model
+    where = block_info[0]["chunk-location"]
+    ndim = block.ndim
+    crop = [slice(None)] * (ndim - 2)
+    for axis in (ndim - 2, ndim - 1):
+        first, last = where[axis] == 0, where[axis] == numblocks[axis] - 1
+        pad = depth[axis]
+        crop.append(slice(0 if first else pad, None if last else -pad))
+    out = np.empty((*block.shape, 3), np.float32)
+    for index in np.ndindex(block.shape[:-2]):
+        gray = to_unit_range(block[index], low, high)
+        # the block already carries its halo: one window for the whole block
+        for _ in colorize_plane(
+            net,
+            gray,
+            out[index],
+            tile_size=max(block.shape[-2:]),
+            batch_size=batch_size,
+            render_scale=render_scale,
+        ):
+            pass
+    return out[(*crop, slice(None))]
