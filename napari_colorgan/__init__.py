@@ -7,10 +7,11 @@ plugin discovery) does not import torch.
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["colorize", "list_models", "load_model", "metrics", "to_gray"]
+__all__ = ["colorize", "colorize_to_file", "list_models", "load_model", "metrics", "to_gray"]
 
 _LAZY = {
     "colorize": "napari_colorgan.engine.pipeline",
+    "colorize_to_file": "napari_colorgan.engine.pipeline",
     "to_gray": "napari_colorgan.engine.pipeline",
     "list_models": "napari_colorgan.models.registry",
     "load_model": "napari_colorgan.models.registry",

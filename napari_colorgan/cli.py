@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         "input", type=Path, help="grayscale image: .png .jpg .tif (incl. BigTIFF/OME-TIFF) .zarr"
     )
     c.add_argument(
-        "output", type=Path, help="result: .ome.zarr, .zarr, .tif (any dimensionality), .png (2-D)"
+        "output", type=Path, help="result: .ome.zarr, .zarr, .tif, .ome.tif (any n-D), .png (2-D)"
     )
     c.add_argument(
         "--model", default="general", help="shipped name or .safetensors path (default: general)"

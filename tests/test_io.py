@@ -108,3 +108,24 @@ def test_killed_run_resumes_to_identical_bytes(tmp_path):
     assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
     for name in files:
         assert (reference / name).read_bytes() == (target / name).read_bytes(), name
+
+
+def test_pyramidal_ome_tiff_output(tmp_path, random_generator):
+    image = tifffile.imread(SAMPLES / "hubble_right_uint16.tif")
+    big = np.tile(image, (1, 2))  # 872 x 800: one pyramid level of >= 256 px
+    out = colorize_to_file(big, tmp_path / "h.ome.tif", random_generator, dtype="uint16")
+    with tifffile.TiffFile(out) as tif:
+        page = tif.series[0].levels
+        assert [lv.shape for lv in page] == [(872, 800, 3), (436, 400, 3)]
+        assert tif.pages[0].is_tiled and tif.pages[0].dtype == np.uint16 and tif.is_ome
+        full = page[0].asarray()
+    expected = ncg.colorize(big, random_generator)
+    np.testing.assert_allclose(full / 65535, expected, atol=1 / 255)
+    assert not list(tmp_path.glob(".*"))  # no staging store or temporary file left
+
+
+def test_tiff_stack_output_and_scale(tmp_path, random_generator):
+    out = colorize_to_file(SAMPLES / "nuclei3d.tif", tmp_path / "n.ome.tif", random_generator)
+    with tifffile.TiffFile(out) as tif:
+        assert tif.series[0].shape == (32, 128, 128, 3)
+        assert 'PhysicalSizeX="0.26' in tif.ome_metadata

@@ -224,10 +224,11 @@ def colorize_to_file(
         PNG, JPEG, or a numpy/dask/zarr array.
     dst : path-like
         ``.ome.zarr``: OME-Zarr with colour as a channel axis, a pyramid and the
-        input's physical scale; ``.zarr``: one ``(..., Y, X, 3)`` float32 array.
-        Both stream chunk by chunk (memory bounded by the chunks in flight) and
-        resume after an interruption. ``.tif`` / ``.png``: computed in memory and
-        written atomically, as ``dtype``.
+        input's physical scale; ``.zarr``: a group with one ``(..., Y, X, 3)``
+        float32 array. ``.tif`` / ``.ome.tif``: tiled BigTIFF (a pyramid for 2-D;
+        OME-TIFF with the physical pixel size), as ``dtype``. All three stream chunk
+        by chunk (memory bounded by the chunks in flight) and resume after an
+        interruption. ``.png``: 2-D only, computed in memory, written atomically.
     resume : bool, optional
         Continue an unfinished zarr output instead of starting again.
     Other parameters
@@ -280,7 +281,7 @@ def iter_colorize_to_file(
     dst = check_destination(dst, image.ndim, dtype)
     if is_path and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; write to another path")
-    if not dst.name.lower().endswith(".zarr"):
+    if dst.suffix.lower() == ".png":  # PNG cannot stream: computed in memory
         steps = iter_colorize(
             image,
             model,
@@ -292,6 +293,7 @@ def iter_colorize_to_file(
         )
         rgb = yield from _with_unit(steps, "tile")
         return write_image(dst, rgb, dtype)
+    from .tiff_sink import write_tiff
     from .zarr_sink import write_zarr
 
     net, low, high = _prepare(
@@ -314,9 +316,13 @@ def iter_colorize_to_file(
         "tile_size": tile_size,
         "render_scale": render_scale,
     }
-    ome = dst.name.lower().endswith(".ome.zarr")
-    for name, done, total in write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume):
-        yield f"chunk (level {name})", done, total
+    if dst.suffix.lower() == ".zarr":
+        ome = dst.name.lower().endswith(".ome.zarr")
+        steps = write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume)
+        for name, done, total in steps:
+            yield f"chunk (level {name})", done, total
+    else:
+        yield from write_tiff(rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume)
     return dst
 
 

@@ -6,6 +6,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numpy as np
 import torch
@@ -129,22 +130,31 @@ def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
     limit = _BatchLimit(batch_size, window)
     workers = (os.cpu_count() or 1) if device.type == "cpu" else 1
     batches = [tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)]
+    pool = _pool(workers)
     in_flight: deque = deque()
     done = 0
-    with ThreadPoolExecutor(workers) as pool:
-        try:
-            for batch in batches:
-                in_flight.append(pool.submit(limit.run, model, L, batch, device, write))
-                if len(in_flight) < workers:
-                    continue
-                done += in_flight.popleft().result()
-                yield done, len(tiles)
-            while in_flight:
-                done += in_flight.popleft().result()
-                yield done, len(tiles)
-        finally:  # cancelled: drop what has not started; the pool waits for the rest
-            for future in in_flight:
-                future.cancel()
+    try:
+        for batch in batches:
+            in_flight.append(pool.submit(limit.run, model, L, batch, device, write))
+            if len(in_flight) < workers:
+                continue
+            done += in_flight.popleft().result()
+            yield done, len(tiles)
+        while in_flight:
+            done += in_flight.popleft().result()
+            yield done, len(tiles)
+    finally:  # cancelled: drop what has not started, wait for what has
+        for future in in_flight:
+            future.cancel()
+        for future in in_flight:
+            if not future.cancelled():
+                future.exception()
+
+
+@cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived pool per process: threads (and their malloc arenas) are reused."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="colorgan")
 
 
 class _BatchLimit:

@@ -75,14 +75,25 @@ def _read_ledger(ledger: Path) -> set[tuple[int, ...]]:
     return done
 
 
-def _pyramid(level0, levels: int):
-    """Lazy 2x mean-downsampled copies of the last two axes."""
+def pyramid_depth(shape_yx: tuple[int, int], min_level_size: int) -> int:
+    """How many 2x reductions keep both sides at least ``min_level_size``."""
+    levels = 0
+    while min(shape_yx) // 2 ** (levels + 1) >= min_level_size:
+        levels += 1
+    return levels
+
+
+def pyramid(level0, levels: int) -> list:
+    """Lazy 2x mean-downsampled copies over the last two axes (integers rounded)."""
     import dask.array as da
 
     out, current = [], level0
     for _ in range(levels):
         axes = {current.ndim - 2: 2, current.ndim - 1: 2}
-        current = da.coarsen(np.mean, current, axes, trim_excess=True).astype(level0.dtype)
+        mean = da.coarsen(np.mean, current, axes, trim_excess=True)
+        if np.dtype(level0.dtype).kind in "ui":
+            mean = da.rint(mean)
+        current = mean.astype(level0.dtype)
         out.append(current)
     return out
 
@@ -156,14 +167,11 @@ def write_zarr(
     group = zarr.open_group(folder, mode="a")
     group.attrs["colorgan"] = {**attrs, "complete": False}
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
-    shape_yx = level0.shape[-2:]
-    levels = 0
-    while ome and min(shape_yx) // 2 ** (levels + 1) >= min_level_size:
-        levels += 1
+    levels = pyramid_depth(level0.shape[-2:], min_level_size) if ome else 0
     for steps in _write_level(level0, group, "0", folder, resume, workers):
         yield ("0", *steps)
     stored = da.from_zarr(group["0"])
-    for k, level in enumerate(_pyramid(stored, levels), start=1):
+    for k, level in enumerate(pyramid(stored, levels), start=1):
         for steps in _write_level(level, group, str(k), folder, resume, workers):
             yield (str(k), *steps)
     if ome:

@@ -1,0 +1,112 @@
+"""Streaming, resumable writing of a lazy colour result to tiled (OME-)BigTIFF.
+
+The result is first streamed into a hidden zarr store beside the output (resumable
+chunk by chunk, see :mod:`.zarr_sink`), already in the output's sample type; the
+TIFF is then written tile by tile from it, with a pyramid of sub-resolutions for a
+2-D image, into a temporary file that is renamed when complete. Memory stays
+bounded by a strip of tiles; a killed run resumes its colourisation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .io import to_dtype
+from .zarr_sink import pyramid, pyramid_depth, write_zarr
+
+TILE = 256
+
+
+def _tiles(level, tile: int) -> Iterator[np.ndarray]:
+    """Tiles of a ``(..., Y, X, 3)`` array in TIFF order, edge tiles padded to full size."""
+    h, w = level.shape[-3:-1]
+    for index in np.ndindex(level.shape[:-3]):
+        for y in range(0, h, tile):
+            strip = np.asarray(level[(*index, slice(y, y + tile))])
+            for x in range(0, w, tile):
+                block = strip[:, x : x + tile]
+                if block.shape[:2] != (tile, tile):
+                    full = np.zeros((tile, tile, 3), block.dtype)
+                    full[: block.shape[0], : block.shape[1]] = block
+                    block = full
+                yield block
+
+
+def write_tiff(
+    rgb,
+    path: str | os.PathLike,
+    *,
+    dtype: str = "uint8",
+    scale: tuple[float, ...] | None = None,
+    attrs: dict | None = None,
+    resume: bool = True,
+    min_level_size: int = 256,
+) -> Iterator[tuple[str, int, int]]:
+    """Stream a lazy ``(..., Y, X, 3)`` colour result into a tiled BigTIFF.
+
+    Parameters
+    ----------
+    rgb : dask.array.Array
+        The lazy result of :func:`~napari_colorgan.colorize` (float32 in [0, 1]).
+    path : path-like
+        ``.tif`` / ``.tiff``, or ``.ome.tif`` / ``.ome.tiff`` for OME-TIFF with the
+        physical pixel size.
+    dtype : {"uint8", "uint16", "float32"}
+        Sample type of the file.
+    scale, attrs, resume
+        As for :func:`~napari_colorgan.engine.zarr_sink.write_zarr`.
+
+    Yields
+    ------
+    (str, int, int)
+        What is being written, and its steps done and in all.
+    """
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.partial.zarr")
+    samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
+    attrs = {**(attrs or {}), "dtype": dtype}
+    for name, done, total in write_zarr(samples, staging, ome=False, attrs=attrs, resume=resume):
+        yield f"chunk (level {name})", done, total
+    level0 = da.from_zarr(zarr.open_group(staging, mode="r")["0"])
+    two_d = level0.ndim == 3
+    levels = pyramid_depth(level0.shape[-3:-1], min_level_size) if two_d else 0
+    # the pyramid helper works on the last two axes: put colour first, then back last
+    channels_first = da.moveaxis(level0, -1, 0)
+    sub = [da.moveaxis(lv, 0, -1) for lv in pyramid(channels_first, levels)]
+    ome = path.name.lower().endswith((".ome.tif", ".ome.tiff"))
+    axes = "Q" * max(level0.ndim - 5, 0) + "TZYXS"[-min(level0.ndim, 5) :]
+    metadata = {"axes": axes}
+    if ome and scale is not None:
+        metadata.update(PhysicalSizeY=scale[-2], PhysicalSizeX=scale[-1])
+        if level0.ndim == 4:
+            metadata["PhysicalSizeZ"] = scale[-3]
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        with tifffile.TiffWriter(tmp, bigtiff=True, ome=ome) as tif:
+            for k, level in enumerate([level0, *sub]):
+                yield f"TIFF level {k}", k, levels + 1
+                tif.write(
+                    _tiles(level, TILE),
+                    shape=level.shape,
+                    dtype=level.dtype,
+                    tile=(TILE, TILE),
+                    photometric="rgb",
+                    compression="zlib",
+                    subifds=levels if k == 0 else None,
+                    subfiletype=1 if k else 0,
+                    metadata=metadata if k == 0 else None,
+                )
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    shutil.rmtree(staging)
+    yield f"TIFF level {levels}", levels + 1, levels + 1
