@@ -129,3 +129,20 @@ def test_tiff_stack_output_and_scale(tmp_path, random_generator):
     with tifffile.TiffFile(out) as tif:
         assert tif.series[0].shape == (32, 128, 128, 3)
         assert 'PhysicalSizeX="0.26' in tif.ome_metadata
+
+
+def test_ome_tiff_physical_size_is_read(tmp_path):
+    path = tmp_path / "stack.ome.tif"
+    stack = tifffile.imread(SAMPLES / "nuclei3d.tif")[:4]
+    meta = {"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.4, "PhysicalSizeZ": 2.0}
+    tifffile.imwrite(path, stack, ome=True, metadata=meta)
+    assert open_image(path)[1] == pytest.approx((2.0, 0.4, 0.5))
+
+
+def test_jpeg_output(tmp_path, random_generator):
+    import imageio.v3 as iio
+
+    out = colorize_to_file(SAMPLES / "moon.png", tmp_path / "moon.jpg", random_generator)
+    assert iio.imread(out).shape == (512, 512, 3)
+    with pytest.raises(ValueError, match="JPEG holds 8-bit"):
+        colorize_to_file(SAMPLES / "moon.png", tmp_path / "m.jpg", random_generator, dtype="uint16")

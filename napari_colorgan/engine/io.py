@@ -13,7 +13,8 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 READ_SUFFIXES = (*IMAGE_SUFFIXES, ".zarr")
-WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".zarr")
+WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr")
+FLAT_SUFFIXES = (".png", ".jpg", ".jpeg")  # one 2-D picture, written from memory
 OUT_DTYPES = ("uint8", "uint16", "float32")
 
 
@@ -65,6 +66,8 @@ def _open_tiff(path: Path, level: int):
                 )
             spacing = (tif.imagej_metadata or {}).get("spacing")
             pixel = _pixel_size(series.pages[0])
+            if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
+                spacing, pixel = _ome_sizes(tif.ome_metadata, spacing, pixel)
     except tifffile.TiffFileError as err:
         raise ValueError(f"cannot decode {path}: {err}") from None
     reader = TiffLevel(str(path.resolve()), level)
@@ -104,6 +107,17 @@ def _tiff_zarr(path: str, level: int):
     import zarr
 
     return zarr.open_array(tifffile.imread(path, aszarr=True, level=level), mode="r")
+
+
+def _ome_sizes(xml: str, spacing, pixel):
+    """PhysicalSizeZ and (PhysicalSizeY, PhysicalSizeX) of an OME-TIFF's first image."""
+    import tifffile
+
+    image = tifffile.xml2dict(xml).get("OME", {}).get("Image", {})
+    sizes = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+    if "PhysicalSizeX" in sizes and "PhysicalSizeY" in sizes:
+        pixel = (float(sizes["PhysicalSizeY"]), float(sizes["PhysicalSizeX"]))
+    return sizes.get("PhysicalSizeZ", spacing), pixel
 
 
 def _pixel_size(page) -> tuple[float, float] | None:
@@ -208,10 +222,13 @@ def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") 
     if suffix not in WRITE_SUFFIXES:
         choices = ", ".join((".ome.zarr", *WRITE_SUFFIXES))
         raise ValueError(f"cannot write {path.name}: supported outputs are {choices}")
-    if suffix == ".png" and ndim != 2:
-        raise ValueError(f"PNG holds a single 2-D image but the input is {ndim}-D; write a .tif")
+    kind = suffix[1:].upper().replace("JPG", "JPEG")
+    if suffix in FLAT_SUFFIXES and ndim != 2:
+        raise ValueError(f"{kind} holds a single 2-D image but the input is {ndim}-D; write a .tif")
     if suffix == ".png" and dtype == "float32":
         raise ValueError("PNG cannot hold float32; use --dtype uint8 or uint16, or a .tif")
+    if kind == "JPEG" and dtype != "uint8":
+        raise ValueError(f"JPEG holds 8-bit samples only, got --dtype {dtype}; use a .png or .tif")
     if dtype not in OUT_DTYPES:
         raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
     if not path.parent.is_dir():
@@ -220,7 +237,7 @@ def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") 
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") -> Path:
-    """Write RGB ``(..., Y, X, 3)`` in [0, 1] to PNG (2-D only) or TIFF, atomically.
+    """Write RGB ``(..., Y, X, 3)`` in [0, 1] to PNG/JPEG (2-D only) or TIFF, atomically.
 
     The data go to a hidden temporary file beside ``path``, renamed over it only
     when complete: an interrupted run never leaves a truncated image.
@@ -232,10 +249,11 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") 
     data = to_dtype(rgb, dtype)
     tmp = path.with_name(f".{path.stem}.partial{suffix}")
     try:
-        if suffix == ".png":
+        if suffix in FLAT_SUFFIXES:
             import imageio.v3 as iio
 
-            iio.imwrite(tmp, data)
+            options = {} if suffix == ".png" else {"quality": 95}
+            iio.imwrite(tmp, data, extension=suffix, **options)
         else:
             import tifffile
 

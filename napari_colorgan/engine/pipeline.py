@@ -228,7 +228,8 @@ def colorize_to_file(
         float32 array. ``.tif`` / ``.ome.tif``: tiled BigTIFF (a pyramid for 2-D;
         OME-TIFF with the physical pixel size), as ``dtype``. All three stream chunk
         by chunk (memory bounded by the chunks in flight) and resume after an
-        interruption. ``.png``: 2-D only, computed in memory, written atomically.
+        interruption. ``.png`` / ``.jpg``: 2-D only, computed in memory, written
+        atomically.
     resume : bool, optional
         Continue an unfinished zarr output instead of starting again.
     Other parameters
@@ -272,7 +273,7 @@ def iter_colorize_to_file(
     """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
     from pathlib import Path
 
-    from .io import check_destination, open_image, write_image
+    from .io import FLAT_SUFFIXES, check_destination, open_image, write_image
     from .lazy import colorize_lazy
 
     is_path = isinstance(src, (str, Path))
@@ -281,7 +282,7 @@ def iter_colorize_to_file(
     dst = check_destination(dst, image.ndim, dtype)
     if is_path and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; write to another path")
-    if dst.suffix.lower() == ".png":  # PNG cannot stream: computed in memory
+    if dst.suffix.lower() in FLAT_SUFFIXES:  # PNG and JPEG cannot stream: computed in memory
         steps = iter_colorize(
             image,
             model,
