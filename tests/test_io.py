@@ -146,3 +146,46 @@ def test_jpeg_output(tmp_path, random_generator):
     assert iio.imread(out).shape == (512, 512, 3)
     with pytest.raises(ValueError, match="JPEG holds 8-bit"):
         colorize_to_file(SAMPLES / "moon.png", tmp_path / "m.jpg", random_generator, dtype="uint16")
+
+
+@pytest.mark.parametrize(
+    "data, kwargs, message",
+    [
+        (
+            np.zeros((3, 64, 64), np.uint8),
+            {"photometric": "rgb", "planarconfig": "separate"},
+            "RGB stored as planes",
+        ),
+        (
+            np.zeros((2, 64, 64), np.uint16),
+            {"ome": True, "metadata": {"axes": "CYX"}},
+            "has 2 channels",
+        ),
+    ],
+)
+def test_colour_and_multichannel_tiffs_are_named(tmp_path, data, kwargs, message):
+    path = tmp_path / "x.ome.tif"
+    tifffile.imwrite(path, data, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        open_image(path)
+
+
+def test_ome_zarr_single_channel_is_gray_and_rgb_is_refused(tmp_path, random_generator):
+    group = zarr.open_group(tmp_path / "tczyx.ome.zarr", mode="w")
+    group.create_array("0", shape=(1, 1, 2, 64, 64), chunks=(1, 1, 1, 64, 64), dtype="u2")
+    axes = [
+        {"name": n, "type": t}
+        for n, t in zip("tczyx", ["time", "channel", "space", "space", "space"])
+    ]
+    transform = [{"type": "scale", "scale": [1, 1, 2.0, 0.5, 0.5]}]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": transform}]}
+        ],
+    }
+    image, scale = open_image(tmp_path / "tczyx.ome.zarr")
+    assert image.shape == (1, 2, 64, 64) and scale == (1, 2.0, 0.5, 0.5)
+    colour = colorize_to_file(SAMPLES / "nuclei3d.tif", tmp_path / "c.ome.zarr", random_generator)
+    with pytest.raises(ValueError, match="has 3 channels"):
+        open_image(colour)

@@ -64,6 +64,7 @@ def _open_tiff(path: Path, level: int):
                 raise ValueError(
                     f"{path.name} has {len(series.levels)} level(s), got level={level}"
                 )
+            _check_tiff_axes(path, series.axes, series.shape)
             spacing = (tif.imagej_metadata or {}).get("spacing")
             pixel = _pixel_size(series.pages[0])
             if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
@@ -109,6 +110,21 @@ def _tiff_zarr(path: str, level: int):
     return zarr.open_array(tifffile.imread(path, aszarr=True, level=level), mode="r")
 
 
+def _check_tiff_axes(path: Path, axes: str, shape: tuple[int, ...]) -> None:
+    """Refuse colour samples stored as planes and multi-channel images by name."""
+    if "S" in axes and axes.index("S") != len(axes) - 1:
+        raise ValueError(
+            f"{path.name} is RGB stored as planes (axes {axes}, shape {shape}), not "
+            "grayscale: convert it with napari_colorgan.to_gray or pass --from-rgb on a "
+            "(Y, X, 3) copy"
+        )
+    if "C" in axes and shape[axes.index("C")] > 1:
+        raise ValueError(
+            f"{path.name} has {shape[axes.index('C')]} channels (axes {axes}); colorgan "
+            "colourises one grayscale channel: save the channel you want on its own"
+        )
+
+
 def _ome_sizes(xml: str, spacing, pixel):
     """PhysicalSizeZ and (PhysicalSizeY, PhysicalSizeX) of an OME-TIFF's first image."""
     import tifffile
@@ -149,10 +165,6 @@ def _open_zarr(path: Path, level: int):
     if not multiscales:
         raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata")
     axes = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
-    if "c" in axes:
-        raise ValueError(
-            f"{path} has a channel axis (axes {axes}); colorgan needs one grayscale channel"
-        )
     datasets = multiscales[0]["datasets"]
     if not 0 <= level < len(datasets):
         raise ValueError(f"{path.name} has {len(datasets)} level(s), got level={level}")
@@ -164,7 +176,18 @@ def _open_zarr(path: Path, level: int):
         ),
         None,
     )
-    return da.from_zarr(node[datasets[level]["path"]]), tuple(scale) if scale else None
+    array = da.from_zarr(node[datasets[level]["path"]])
+    scale = list(scale) if scale else None
+    if "c" in axes:  # one channel (as bioformats2raw writes tczyx) is gray: drop the axis
+        c = axes.index("c")
+        if array.shape[c] != 1:
+            raise ValueError(
+                f"{path} has {array.shape[c]} channels (axes {axes}); colorgan colourises "
+                "one grayscale channel"
+            )
+        array = array[(slice(None),) * c + (0,)]
+        scale = scale[:c] + scale[c + 1 :] if scale else None
+    return array, tuple(scale) if scale else None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
