@@ -14,8 +14,17 @@ from .conftest import CountingArray  # noqa: E402
 
 
 def test_manifest_is_valid():
+    import subprocess
+    import sys
+
     from npe2 import PluginManifest
 
+    check = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari-colorgan"],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0 and "valid" in check.stdout + check.stderr
     manifest = PluginManifest.from_distribution("napari-colorgan")
     manifest.validate_imports()
     assert {w.display_name for w in manifest.contributions.widgets} == {"Colorize"}
