@@ -45,7 +45,7 @@ def available_devices() -> list[str]:
     return devices
 
 
-def _drive(steps):
+def _worker_body(steps):
     """A thread_worker body: yield the engine's progress, return its result."""
     return (yield from steps)
 
@@ -198,7 +198,7 @@ class ColorizeWidget(Container):
             return
         name = f"{layer.name} colorized"
         self._progress = progress(total=0, desc=f"Colorizing {layer.name}")
-        self.worker = create_worker(_drive, steps, _start_thread=False)
+        self.worker = create_worker(_worker_body, steps, _start_thread=False)
         self.worker.yielded.connect(self._on_progress)
         self.worker.returned.connect(lambda rgb: self._on_done(rgb, name, geometry))
         self.worker.errored.connect(self._on_error)

@@ -7,8 +7,7 @@ from collections.abc import Generator
 import numpy as np
 
 from ..color import intensity_range, to_unit_range, warn_nonfinite
-
-RENDER_SCALES = (1, 2, 4)  # as engine.runner, which imports torch
+from .tiling import RENDER_SCALES
 
 
 def check_gray(image) -> None:

@@ -13,9 +13,8 @@ import torch
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
-from .tiling import Tile, padded_shape, round_up, tile_grid
+from .tiling import RENDER_SCALES, Tile, padded_shape, round_up, tile_grid
 
-RENDER_SCALES = (1, 2, 4)
 _GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
 
 

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from itertools import product
 
+RENDER_SCALES = (1, 2, 4)  # chroma at full, half or quarter resolution
+
 
 def round_up(value: int, multiple: int) -> int:
     """Smallest multiple of ``multiple`` that is >= ``value``."""
