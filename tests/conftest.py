@@ -46,3 +46,9 @@ class CountingArray:
         planes = range(self.shape[0])[key[0]]
         self.planes_read.update([planes] if isinstance(planes, int) else planes)
         return self.data[key]
+
+
+@pytest.fixture
+def counting_array():
+    """The :class:`CountingArray` class, for tests that count which planes are read."""
+    return CountingArray

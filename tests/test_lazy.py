@@ -8,8 +8,6 @@ import zarr
 
 import napari_colorgan as ncg
 
-from .conftest import CountingArray
-
 
 @pytest.fixture(scope="module")
 def stack():
@@ -31,8 +29,8 @@ def test_dask_result_is_lazy_and_equals_numpy(stack, model, chunks):
     assert np.abs(lazy.compute() - reference).max() <= 1 / 255
 
 
-def test_one_slice_reads_only_its_plane(stack, model):
-    source = CountingArray(stack)
+def test_one_slice_reads_only_its_plane(stack, model, counting_array):
+    source = counting_array(stack)
     lazy = ncg.colorize(da.from_array(source, chunks=(1, 100, 132)), model)
     assert source.planes_read == {0, 1, 2, 3}  # the global statistics read everything once
     source.planes_read.clear()

@@ -10,8 +10,6 @@ napari = pytest.importorskip("napari")
 
 from napari_colorgan._widget import ColorizeWidget, State  # noqa: E402
 
-from .conftest import CountingArray  # noqa: E402
-
 
 def test_manifest_is_valid():
     import subprocess
@@ -108,11 +106,11 @@ def test_rgb_layer_gives_a_clear_error(make_napari_viewer, qtbot):
     assert widget.state is State.FAILED and len(viewer.layers) == 1
 
 
-def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer):
+def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer, counting_array):
     import dask.array as da
 
     viewer = make_napari_viewer()
-    source = CountingArray(np.stack([skimage.data.camera()[::4, ::4]] * 5))
+    source = counting_array(np.stack([skimage.data.camera()[::4, ::4]] * 5))
     layer = viewer.add_image(
         da.from_array(source, chunks=(1, 128, 128)), name="live", scale=(3.0, 1.0, 1.0)
     )
