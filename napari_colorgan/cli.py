@@ -92,6 +92,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("config", type=Path, help="recipe, e.g. training/general.toml")
     t.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors)")
+
+    f = sub.add_parser(
+        "finetune",
+        help="adapt a model to your images",
+        description=(
+            "Fine-tune a model on a few colour images of a new domain: the encoder stays "
+            "frozen for the first half of the steps, then all layers train at a lower rate."
+        ),
+    )
+    f.add_argument("--base", default="general", help="shipped name or .safetensors path")
+    f.add_argument("--images", nargs="+", type=Path, required=True, help="colour images")
+    f.add_argument("--out", type=Path, required=True, help="weights file to write")
+    f.add_argument("--steps", type=int, default=300, help="optimisation steps (default: 300)")
+    f.add_argument("--patch", type=int, default=128, help="training crop size (default: 128)")
+    f.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -176,7 +191,21 @@ def _train(args) -> int:
     return 0
 
 
-_COMMANDS = {"colorize": _colorize, "models": _models, "evaluate": _evaluate, "train": _train}
+def _finetune(args) -> int:
+    from .train.transfer import finetune
+
+    finetune(args.base, args.images, args.steps, out=args.out, patch=args.patch, seed=args.seed)
+    print(f"wrote {args.out.resolve()}")
+    return 0
+
+
+_COMMANDS = {
+    "colorize": _colorize,
+    "models": _models,
+    "evaluate": _evaluate,
+    "train": _train,
+    "finetune": _finetune,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
