@@ -86,3 +86,18 @@ def test_render_scale_tiles_exactly_and_keeps_lightness(random_generator, render
     assert (L - gray_to_lightness(torch.from_numpy(gray))).abs().max() < 0.05
     with pytest.raises(ValueError, match="render_scale must be one of"):
         list(colorize_plane(random_generator, gray, tiled, render_scale=3))
+
+
+def test_gaussian_blend_hides_seams_of_a_short_halo(random_generator):
+    """With a halo far below the receptive field, crop-and-stitch shows seams; blending
+    overlapping windows keeps the result closer to the whole-image pass."""
+    import napari_colorgan as ncg
+
+    gray = skimage.data.moon()[:256, :256]
+    whole = ncg.colorize(gray, random_generator, tile_size=10_000)
+    stitched = ncg.colorize(gray, random_generator, tile_size=64, overlap=8)
+    blended = ncg.colorize(gray, random_generator, tile_size=64, overlap=8, blend="gaussian")
+    assert np.abs(blended - whole).mean() < np.abs(stitched - whole).mean()
+    assert ncg.colorize(gray, random_generator, blend="gaussian").shape == whole.shape
+    with pytest.raises(ValueError, match="blend must be one of"):
+        ncg.colorize(gray, random_generator, blend="linear")

@@ -7,7 +7,7 @@ from collections.abc import Generator
 import numpy as np
 
 from ..color import intensity_range, to_unit_range, warn_nonfinite
-from .tiling import RENDER_SCALES
+from .tiling import BLENDS, RENDER_SCALES
 
 
 def check_gray(image) -> None:
@@ -53,6 +53,7 @@ def colorize(
     device: str = "auto",
     normalize="auto",
     render_scale: int = 1,
+    blend: str = "none",
     progress: bool = False,
 ) -> np.ndarray:
     """Colourise a grayscale image of any size, dimensionality and dtype.
@@ -79,6 +80,10 @@ def colorize(
         array otherwise; ``"none"`` takes floats already in [0, 1]; or (low, high).
         NaN and infinities are left out of the statistics and rendered black
         (NaN, -inf) or white (+inf), with a warning.
+    blend : {"none", "gaussian"}, optional
+        - ``"none"``: crop-and-stitch, exact with the default ``overlap``.
+        - ``"gaussian"``: overlapping windows averaged with Gaussian weights (as
+          MONAI), for an ``overlap`` smaller than the receptive field; numpy input only.
     render_scale : {1, 2, 4}, optional
         Predict chroma at 1/``render_scale`` resolution and upsample it guided by the
         full-resolution L: much faster, L still exact, chroma a little softer
@@ -103,6 +108,8 @@ def colorize(
     from .lazy import colorize_lazy, is_lazy
 
     if is_lazy(image):
+        if blend != "none":
+            raise ValueError(f"blend={blend!r} needs a numpy array; lazy results are exact tiles")
         net, low, high = _prepare(
             image, model, tile_size, overlap, device, normalize, batch_size, render_scale
         )
@@ -125,6 +132,7 @@ def colorize(
         device=device,
         normalize=normalize,
         render_scale=render_scale,
+        blend=blend,
     )
     return _drive(_with_unit(steps, "tile"), progress)
 
@@ -139,6 +147,7 @@ def iter_colorize(
     device: str = "auto",
     normalize="auto",
     render_scale: int = 1,
+    blend: str = "none",
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """:func:`colorize` as a generator of ``(tiles_done, tiles_total)``, returning the result.
 
@@ -153,7 +162,10 @@ def iter_colorize(
         image, model, tile_size, overlap, device, normalize, batch_size, render_scale
     )
     warn_nonfinite(image)
-    return _run_planes(image, net, low, high, tile_size, batch_size, overlap, render_scale)
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+    settings = (tile_size, batch_size, overlap, render_scale, blend)
+    return _run_planes(image, net, low, high, settings)
 
 
 def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=None, render_scale=1):
@@ -175,9 +187,10 @@ def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=Non
     return net, low, high
 
 
-def _run_planes(image, net, low, high, tile_size, batch_size, overlap, render_scale):
+def _run_planes(image, net, low, high, settings):
     from .runner import colorize_plane
 
+    tile_size, batch_size, overlap, render_scale, blend = settings
     lead = image.shape[:-2]
     planes = list(np.ndindex(lead)) if lead else [()]
     out = np.empty((*image.shape, 3), dtype=np.float32)
@@ -192,6 +205,7 @@ def _run_planes(image, net, low, high, tile_size, batch_size, overlap, render_sc
             batch_size=batch_size,
             halo=overlap,
             render_scale=render_scale,
+            blend=blend,
         )
         for tiles_done, per_plane in steps:
             yield done + tiles_done, per_plane * len(planes)

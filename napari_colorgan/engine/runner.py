@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
-from .tiling import RENDER_SCALES, Tile, padded_shape, round_up, tile_grid
+from .tiling import BLENDS, RENDER_SCALES, Tile, padded_shape, round_up, tile_grid
 
 _GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
 
@@ -61,6 +62,7 @@ def colorize_plane(
     batch_size: int | None = None,
     halo: int | None = None,
     render_scale: int = 1,
+    blend: str = "none",
 ) -> Iterator[tuple[int, int]]:
     """Colourise one gray plane into ``out``, yielding ``(tiles_done, tiles_total)``.
 
@@ -83,6 +85,11 @@ def colorize_plane(
         Predict chroma at 1/``render_scale`` resolution, then upsample it guided by
         the full-resolution L (a guided filter, He et al. 2010): about
         ``render_scale**2`` times fewer network pixels, L still exact.
+    blend : {"none", "gaussian"}, optional
+        - ``"none"``: keep each tile's centre; exact when the halo covers the
+          receptive field (the default halo does).
+        - ``"gaussian"``: average whole overlapping windows with Gaussian weights,
+          as MONAI does; for a ``halo`` smaller than the receptive field.
 
     Yields
     ------
@@ -91,29 +98,61 @@ def colorize_plane(
     """
     if render_scale not in RENDER_SCALES:
         raise ValueError(f"render_scale must be one of {RENDER_SCALES}, got {render_scale}")
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     halo = model.halo() if halo is None else round_up(halo, model.stride)
-    if render_scale == 1:
+    if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB
         L = lightness_plane(gray, model.stride)
 
-        def write_rgb(tile: Tile, L_keep, pred_keep):
-            out[tile.target] = _to_rgb(model, L_keep, pred_keep)
+        def write_rgb(tile: Tile, L_window, pred_window):
+            keep = (slice(None), *tile.keep)
+            out[tile.target] = _to_rgb(model, L_window[keep], pred_window[keep])
 
         yield from _run_tiles(model, L, gray.shape, tile_size, batch_size, halo, write_rgb)
         return
     L = lightness_plane(gray, model.stride * render_scale)
-    low = F.avg_pool2d(L, render_scale)
-    low_shape = tuple(-(-n // render_scale) for n in gray.shape)
-    channels = 2 if model.mode == "colorize" else 3
-    colour_low = torch.zeros((1, channels, *low.shape[-2:]))
-
-    def write_low(tile: Tile, L_keep, pred_keep):
-        colour_low[(0, slice(None), *tile.target)] = pred_keep.cpu()
-
+    work = F.avg_pool2d(L, render_scale) if render_scale > 1 else L
+    work_shape = tuple(-(-n // render_scale) for n in gray.shape)
     tiles = max(1, tile_size // render_scale)
-    yield from _run_tiles(model, low, low_shape, tiles, batch_size, halo, write_low)
-    colour = guided_upsample(L, colour_low, render_scale)
+    colour = yield from _predict(model, work, work_shape, tiles, batch_size, halo, blend)
+    if render_scale > 1:
+        colour = guided_upsample(L, colour, render_scale)
     h, w = gray.shape
     out[...] = _to_rgb(model, L[0, :, :h, :w], colour[0, :, :h, :w]).reshape(h, w, 3)
+
+
+def _predict(model, L, shape, tile_size, batch_size, halo, blend: str):
+    """The model's colour prediction for a whole plane, ``(1, C, Yp, Xp)``, tile by tile.
+
+    ``"none"``: each tile's centre (crop-and-stitch, exact). ``"gaussian"``: whole
+    windows averaged with Gaussian weights (sigma = window / 8, as MONAI), which hides
+    seams when the halo is made smaller than the receptive field.
+    """
+    channels = 2 if model.mode == "colorize" else 3
+    colour = torch.zeros((channels, *L.shape[-2:]))
+    weight = torch.zeros((1, *L.shape[-2:]))
+    lock = threading.Lock()
+
+    def write(tile: Tile, L_window, pred_window):
+        if blend == "none":
+            keep = (slice(None), *tile.keep)
+            colour[(slice(None), *tile.target)] = pred_window[keep].cpu()
+            return
+        g = _gaussian(pred_window.shape[-2:])
+        with lock:  # windows overlap and tiles run in parallel
+            colour[(slice(None), *tile.window)] += pred_window.cpu() * g
+            weight[(slice(None), *tile.window)] += g
+
+    yield from _run_tiles(model, L, shape, tile_size, batch_size, halo, write)
+    if blend == "gaussian":
+        colour /= weight.clamp_min(1e-12)
+    return colour[None]
+
+
+@cache
+def _gaussian(shape: tuple[int, int]) -> torch.Tensor:
+    axes = [torch.exp(-(((torch.arange(n) - (n - 1) / 2) / (n / 8)) ** 2) / 2) for n in shape]
+    return (axes[0][:, None] * axes[1][None, :]).clamp_min(1e-3)
 
 
 def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
@@ -193,8 +232,7 @@ def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callabl
             pred = model(windows)
         pred = pred.float()  # colour conversion in float32: L stays exact
         for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
-            keep = (slice(None), *t.keep)
-            write(t, lw[keep], p[keep])
+            write(t, lw, p)
     return len(batch)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import product
 
 RENDER_SCALES = (1, 2, 4)  # chroma at full, half or quarter resolution
+BLENDS = ("none", "gaussian")  # crop-and-stitch, or MONAI-style weighted windows
 
 
 def round_up(value: int, multiple: int) -> int:
