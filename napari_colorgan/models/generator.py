@@ -83,7 +83,7 @@ class ResBlock(nn.Module):
         self.conv2.weight.data.mul_(0.1)
 
     def forward(self, x):
-        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1))
+        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1, inplace=True))
 
 
 class AttentionGate(nn.Module):
@@ -200,8 +200,11 @@ class Generator(nn.Module):
         for i in reversed(range(len(skips))):
             x = self.ups[i](x)
             skip = self.gates[i](skips[i], x) if self.arch.attention else skips[i]
-            x = self.decoders[i](self.fuse[i](torch.cat((x, skip), dim=1)))
-        out = self.head(F.leaky_relu(x, 0.1))
+            # the 1x1 fusion of cat(x, skip), as two convolutions: no concatenated copy
+            w, c = self.fuse[i].weight, x.shape[1]
+            fused = F.conv2d(x, w[:, :c]) + F.conv2d(skip, w[:, c:], self.fuse[i].bias)
+            x = self.decoders[i](fused)
+        out = self.head(F.leaky_relu(x, 0.1, inplace=True))
         if self.mode == "colorize":
             return AB_SCALE * torch.tanh(out / 2)
         return torch.sigmoid(out)
