@@ -156,17 +156,19 @@ def _gaussian(shape: tuple[int, int]) -> torch.Tensor:
 
 
 def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
-    """Run all tiles, yielding progress; several batches in flight on a multi-core CPU.
+    """Run all tiles, yielding progress, with several batches in flight.
 
     On CPU two small forwards in parallel use the cores better than one forward's
-    intra-op threads (docs/benchmarks.md); on a GPU batches run one after another.
+    intra-op threads (docs/benchmarks.md).
     """
     device = next(model.parameters()).device
     tiles = tile_grid(shape, tile_size, halo, model.stride)
     window = L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:]
     batch_size = batch_size or default_batch_size(window, device)
     limit = _BatchLimit(batch_size, window)
-    workers = (os.cpu_count() or 1) if device.type == "cpu" else 1
+    # CPU: a forward per core; GPU: two batches in flight on their own CUDA streams, so
+    # one batch's host-to-device copy overlaps the other's compute
+    workers = (os.cpu_count() or 1) if device.type == "cpu" else 2
     batches = [tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)]
     pool = _pool(workers)
     in_flight: deque = deque()
@@ -220,11 +222,28 @@ class _BatchLimit:
             return self.run(model, L, batch, device, write)
 
 
+_STREAMS = threading.local()
+
+
+def _worker_stream(device):
+    """This worker thread's own CUDA stream (work on separate streams can overlap)."""
+    if getattr(_STREAMS, "stream", None) is None:
+        _STREAMS.stream = torch.cuda.Stream(device)
+    return _STREAMS.stream
+
+
 def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> int:
+    if device.type == "cuda":
+        with torch.cuda.stream(_worker_stream(device)):
+            return _run_batch_here(model, L, batch, device, write)
+    return _run_batch_here(model, L, batch, device, write)
+
+
+def _run_batch_here(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> int:
     windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
     windows = windows.contiguous(memory_format=torch.channels_last)
     cuda = device.type == "cuda"
-    if cuda:  # pinned host memory lets the copy overlap with queued work
+    if cuda:  # from pinned memory the copy runs asynchronously on this thread's stream
         windows = windows.pin_memory().to(device, non_blocking=True)
     amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     with torch.inference_mode():
