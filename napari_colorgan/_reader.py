@@ -19,40 +19,36 @@ def read_zarr(path) -> list[tuple]:
     import dask.array as da
     import zarr
 
-    from .engine.io import open_image
+    from .engine.io import ome_multiscale, open_image
 
     if isinstance(path, list):
         path = path[0]
     path = Path(path)
     group = zarr.open(path, mode="r")
-    meta = (
-        dict(group.attrs.get("ome", {})).get("multiscales")
-        if isinstance(group, zarr.Group)
-        else None
-    )
+    multiscale = ome_multiscale(group) if isinstance(group, zarr.Group) else None
     name = path.name.split(".")[0]
-    if meta and meta[0]["axes"] and [a["name"] for a in meta[0]["axes"]].count("c"):
-        return [_colour_layer(group, meta[0], name)]
+    if multiscale and "c" in multiscale["axes"]:
+        return [_colour_layer(group, multiscale, name, path)]
     if isinstance(group, zarr.Array) and group.ndim >= 3 and group.shape[-1] == 3:
         return [(da.from_zarr(group), {"name": name, "rgb": True}, "image")]
     image, scale = open_image(path)
     return [(image, {"name": name, **({"scale": scale} if scale else {})}, "image")]
 
 
-def _colour_layer(group, multiscale: dict, name: str) -> tuple:
+def _colour_layer(group, multiscale: dict, name: str, path: Path) -> tuple:
     """An OME-Zarr with a channel axis as a multiscale RGB layer (channel moved last)."""
     import dask.array as da
 
-    axes = [a["name"] for a in multiscale["axes"]]
-    channel = axes.index("c")
+    from .engine.io import check_finished, dataset_scale
+
+    check_finished(group, path)
+    channel = multiscale["axes"].index("c")
     levels = [
         da.moveaxis(da.from_zarr(group[d["path"]]), channel, -1) for d in multiscale["datasets"]
     ]
-    scale = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
-    scale = [s for i, s in enumerate(scale) if i != channel]
-    state = dict(group.attrs.get("colorgan", {}))
-    if state and not state.get("complete"):
-        raise ValueError(f"{group.store} is an unfinished napari-colorgan output")
+    scale = dataset_scale(multiscale, 0)
+    meta = {"name": name, "rgb": True, "multiscale": len(levels) > 1}
+    if scale:
+        meta["scale"] = [s for i, s in enumerate(scale) if i != channel]
     data = levels if len(levels) > 1 else levels[0]
-    meta = {"name": name, "rgb": True, "scale": scale, "multiscale": len(levels) > 1}
     return data, meta, "image"

@@ -15,20 +15,18 @@ def write_rgb(path: str, data, meta: dict) -> list[str]:
     """
     import dask.array as da
 
-    from .engine.io import write_image
+    from .engine.io import to_unit_float, write_image
     from .engine.zarr_sink import write_zarr
 
     if isinstance(data, list):  # multiscale: write the full resolution
         data = data[0]
     if data.shape[-1] != 3:
         raise ValueError(f"the writer takes RGB layers (..., 3), got shape {data.shape}")
-    if np.dtype(data.dtype).kind in "ui":
-        data = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+    rgb = data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
+    rgb = rgb.map_blocks(to_unit_float, dtype=np.float32)  # integers to [0, 1], lazily
     if path.lower().endswith(".ome.zarr"):
-        rgb = data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
-        scale = meta.get("scale")
-        for _ in write_zarr(rgb.astype(np.float32), path, ome=True, scale=scale, resume=False):
+        for _ in write_zarr(rgb, path, ome=True, scale=meta.get("scale"), resume=False):
             pass
         return [path]
-    write_image(Path(path), np.asarray(data, dtype=np.float32), "uint8")
+    write_image(Path(path), rgb.compute(), "uint8")
     return [path]

@@ -157,27 +157,15 @@ def _open_zarr(path: Path, level: int):
         raise ValueError(f"cannot open {path} as zarr: {err}") from None
     if isinstance(node, zarr.Array):
         return da.from_zarr(node), None
-    state = dict(node.attrs.get("colorgan", {}))
-    if state and not state.get("complete"):
-        raise ValueError(f"{path} is an unfinished napari-colorgan output; finish or remove it")
-    ome = dict(node.attrs.get("ome", {}))  # NGFF 0.5 nests it; 0.4 keeps it at the top
-    multiscales = ome.get("multiscales") or node.attrs.get("multiscales")
-    if not multiscales:
+    check_finished(node, path)
+    multiscale = ome_multiscale(node)
+    if multiscale is None:
         raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata")
-    axes = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
-    datasets = multiscales[0]["datasets"]
+    axes, datasets = multiscale["axes"], multiscale["datasets"]
     if not 0 <= level < len(datasets):
         raise ValueError(f"{path.name} has {len(datasets)} level(s), got level={level}")
-    scale = next(
-        (
-            t["scale"]
-            for t in datasets[level].get("coordinateTransformations", [])
-            if t["type"] == "scale"
-        ),
-        None,
-    )
     array = da.from_zarr(node[datasets[level]["path"]])
-    scale = list(scale) if scale else None
+    scale = dataset_scale(multiscale, level)
     if "c" in axes:  # one channel (as bioformats2raw writes tczyx) is gray: drop the axis
         c = axes.index("c")
         if array.shape[c] != 1:
@@ -188,6 +176,41 @@ def _open_zarr(path: Path, level: int):
         array = array[(slice(None),) * c + (0,)]
         scale = scale[:c] + scale[c + 1 :] if scale else None
     return array, tuple(scale) if scale else None
+
+
+def check_finished(group, path) -> None:
+    """Refuse a napari-colorgan output whose writing did not finish."""
+    state = dict(group.attrs.get("colorgan", {}))
+    if state and not state.get("complete"):
+        raise ValueError(f"{path} is an unfinished napari-colorgan output; finish or remove it")
+
+
+def ome_multiscale(group) -> dict | None:
+    """The first OME-Zarr multiscale of a zarr group, with axis names as strings.
+
+    NGFF 0.5 nests the metadata under ``"ome"``, 0.4 keeps it at the top.
+    """
+    multiscales = dict(group.attrs.get("ome", {})).get("multiscales")
+    multiscales = multiscales or group.attrs.get("multiscales")
+    if not multiscales:
+        return None
+    first = dict(multiscales[0])
+    first["axes"] = [a["name"] if isinstance(a, dict) else a for a in first.get("axes", [])]
+    return first
+
+
+def dataset_scale(multiscale: dict, level: int) -> list[float] | None:
+    """The physical scale per axis of one pyramid level, when it is recorded."""
+    transforms = multiscale["datasets"][level].get("coordinateTransformations", [])
+    scale = next((t["scale"] for t in transforms if t["type"] == "scale"), None)
+    return list(scale) if scale else None
+
+
+def to_unit_float(image: np.ndarray) -> np.ndarray:
+    """float32 copy of an image in [0, 1]: integers divided by their type's maximum."""
+    image = np.asarray(image)
+    scale = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
+    return np.ascontiguousarray(image, dtype=np.float32) / np.float32(scale)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -224,8 +247,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     image = read_image(path)
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
         raise ValueError(f"{path} is not a 2-D colour image (shape {image.shape})")
-    scale = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
-    return image[..., :3].astype(np.float32) / np.float32(scale)
+    return to_unit_float(image[..., :3])
 
 
 def to_dtype(rgb: np.ndarray, dtype: str) -> np.ndarray:

@@ -36,10 +36,9 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     import torch
 
     from ..color import lightness_to_gray, rgb_to_lab
+    from .io import to_unit_float
 
-    rgb = np.asarray(rgb)[..., :3]
-    scale = np.iinfo(rgb.dtype).max if rgb.dtype.kind in "ui" else 1.0
-    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32) / np.float32(scale))
+    t = torch.from_numpy(to_unit_float(np.asarray(rgb)[..., :3]))
     return lightness_to_gray(rgb_to_lab(t, channel_axis=-1)[..., 0]).numpy()
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..color import rgb_to_lab
+from ..engine.io import to_unit_float
 
 
 def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | None = None):
@@ -47,8 +48,7 @@ def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | N
     image = image[..., :3]
     h, w = image.shape[:2]
     image = image[int(rows[0] * h) : int(rows[1] * h), int(cols[0] * w) : int(cols[1] * w)]
-    scale = float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
-    return np.ascontiguousarray(image, dtype=np.float32) / np.float32(scale)
+    return to_unit_float(image)
 
 
 @dataclass(frozen=True)

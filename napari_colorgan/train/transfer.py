@@ -54,7 +54,7 @@ def finetune(
     Trainer
         With the fine-tuned EMA generator as ``trainer.G_ema``.
     """
-    from ..engine.io import read_rgb
+    from ..engine.io import read_rgb, to_unit_float
 
     if not images:
         raise ValueError("finetune needs at least one colour image")
@@ -67,9 +67,7 @@ def finetune(
             pixels.append(read_rgb(image))
         else:
             names.append("array")
-            image = np.asarray(image)
-            scale = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
-            pixels.append(image[..., :3].astype(np.float32) / np.float32(scale))
+            pixels.append(to_unit_float(np.asarray(image)[..., :3]))
     path = resolve(base)
     generator, meta = load_generator(path)
     discriminator = load_discriminator(path)
