@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -84,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("images", nargs="+", type=Path, help="colour ground-truth images")
     e.add_argument("--model", default="general", help="shipped name or .safetensors path")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument(
+        "--l1-unet",
+        metavar="WEIGHTS",
+        help="the L1-only U-Net baseline to compare with (default: the shipped one of "
+        "a shipped model)",
+    )
 
     t = sub.add_parser(
         "train",
@@ -92,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("config", type=Path, help="recipe, e.g. training/general.toml")
     t.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors)")
+    t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the recipe's, cpu)")
+    t.add_argument("--base", help="start from this model instead of the recipe's base")
+    t.add_argument(
+        "--l1-only",
+        action="store_true",
+        help="train the regression baseline: no discriminator, reconstruction loss only "
+        "(a recipe fine-tuning a shipped model starts from that model's L1-only baseline)",
+    )
+    t.add_argument("--restart", action="store_true", help="ignore a checkpoint of an earlier run")
 
     f = sub.add_parser(
         "finetune",
@@ -107,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--steps", type=int, default=300, help="optimisation steps (default: 300)")
     f.add_argument("--patch", type=int, default=128, help="training crop size (default: 128)")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     return parser
 
 
@@ -176,10 +194,12 @@ def _models(_args) -> int:
 
 def _evaluate(args) -> int:
     from .engine.io import read_rgb
+    from .models.registry import shipped_regression
     from .train.evaluate import evaluate_model, format_table
 
     images = {path.name: read_rgb(path) for path in args.images}
-    results = evaluate_model(args.model, images)
+    regression = args.l1_unet or shipped_regression(args.model)
+    results = evaluate_model(args.model, images, regression=regression)
     print(json.dumps(results, indent=1) if args.json else format_table(results))
     return 0
 
@@ -187,14 +207,46 @@ def _evaluate(args) -> int:
 def _train(args) -> int:
     from .train.recipe import run_recipe
 
-    run_recipe(args.config, args.out)
+    overrides = {"device": args.device} if args.device else {}
+    if args.base:
+        overrides["base"] = args.base
+    with _distributed(args.device):
+        run_recipe(args.config, args.out, restart=args.restart, l1_only=args.l1_only, **overrides)
     return 0
+
+
+@contextmanager
+def _distributed(device: str | None):
+    """Join the process group when started by ``torchrun`` (gloo on CPU, nccl on CUDA)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        yield
+        return
+    import torch.distributed as dist
+
+    backend = "nccl" if device and device.startswith("cuda") else "gloo"
+    dist.init_process_group(backend)
+    if backend == "nccl":
+        import torch
+
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def _finetune(args) -> int:
     from .train.transfer import finetune
 
-    finetune(args.base, args.images, args.steps, out=args.out, patch=args.patch, seed=args.seed)
+    finetune(
+        args.base,
+        args.images,
+        args.steps,
+        out=args.out,
+        patch=args.patch,
+        seed=args.seed,
+        device=args.device,
+    )
     print(f"wrote {args.out.resolve()}")
     return 0
 

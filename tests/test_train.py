@@ -1,13 +1,24 @@
 """A few real training steps: the trainer learns, stays finite, saves loadable weights."""
 
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 import napari_colorgan as ncg
-from napari_colorgan.train.data import PatchSampler, load_source
+from napari_colorgan.models.registry import WeightsError, read_metadata
+from napari_colorgan.train.data import Augment, PatchSampler, load_source
+from napari_colorgan.train.evaluate import evaluate_model
+from napari_colorgan.train.losses import VGGFeatures
 from napari_colorgan.train.recipe import run_recipe
 from napari_colorgan.train.trainer import TrainConfig, Trainer, TrainingDiverged
+
+HERE = Path(__file__).resolve().parent
 
 
 def test_load_source_fractions():
@@ -59,6 +70,130 @@ def test_divergence_stops_with_a_clear_message(astronaut):
         trainer.train_step()
 
 
+def _state(trainer) -> dict:
+    """Every tensor a run's future depends on."""
+    out = {}
+    for name, obj in trainer._stateful().items():
+        state = obj.state_dict()
+        if isinstance(obj, torch.optim.Optimizer):
+            state = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}
+        out.update({f"{name}.{k}": v for k, v in state.items()})
+    return out
+
+
+def test_resume_is_bit_exact(astronaut, tmp_path):
+    """2N steps in one go equal N steps, a checkpoint, a fresh process state and N more."""
+    config = _tiny(steps=6, warmup=2, r1_every=2, augment={"noise": 0.05, "gamma": 1.5})
+    whole = Trainer(config, [astronaut])
+    whole.fit(progress=False)
+
+    first = Trainer(config, [astronaut])
+    for _ in range(3):
+        first.train_step()
+    first.save_checkpoint(tmp_path / "run.checkpoint.safetensors")
+    del first
+    torch.manual_seed(123)  # the global stream must not matter
+    second = Trainer(config, [astronaut])
+    assert second.load_checkpoint(tmp_path / "run.checkpoint.safetensors") == 3
+    second.fit(progress=False)
+
+    a, b = _state(whole), _state(second)
+    assert a.keys() == b.keys() and len(a) > 100
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def test_checkpoint_of_other_settings_is_refused(astronaut, tmp_path):
+    trainer = Trainer(_tiny(), [astronaut])
+    trainer.train_step()
+    path = trainer.save_checkpoint(tmp_path / "run.checkpoint.safetensors")
+    with pytest.raises(ValueError, match="other settings .*lr_g"):
+        Trainer(_tiny(lr_g=1e-3), [astronaut]).load_checkpoint(path)
+    (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        trainer.load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_divergence_names_the_checkpoint_it_kept(astronaut, tmp_path):
+    trainer = Trainer(_tiny(steps=4, checkpoint_every=1), [astronaut])
+    checkpoint = tmp_path / "run.checkpoint.safetensors"
+    run = trainer.iter_fit(checkpoint=checkpoint)
+    next(run)
+    kept = checkpoint.read_bytes()
+    with torch.no_grad():
+        trainer.G.head.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="run.checkpoint.safetensors, is kept"):
+        next(run)
+    assert checkpoint.read_bytes() == kept
+
+
+@pytest.mark.parametrize(
+    "options, logged",
+    [
+        ({"gan": "lsgan"}, "adv"),
+        ({"gan": "wgan-gp"}, "adv"),
+        ({"recon": "l2", "chroma": 5.0}, "chroma"),
+        ({"adv": 0.0, "fm": 0.0}, "l1"),
+        ({"augment": {"blur": 2.0, "noise": 0.05, "bits": 10, "gamma": 2.0}}, "d"),
+    ],
+)
+def test_training_options_run_and_log(astronaut, options, logged):
+    trainer = Trainer(_tiny(warmup=1, **options), [astronaut])
+    logs = [trainer.train_step() for _ in range(3)]
+    assert logged in logs[-1] and all(np.isfinite(v) for v in logs[-1].values())
+    assert (trainer.D is None) == (options.get("adv") == 0.0)
+
+
+def test_unknown_gan_and_recon_are_refused():
+    with pytest.raises(ValueError, match="gan must be one of"):
+        TrainConfig(gan="wgan")
+    with pytest.raises(ValueError, match="recon must be"):
+        TrainConfig(recon="l3")
+
+
+def test_augmentations_change_only_the_input(astronaut):
+    plain = PatchSampler([astronaut], patch=48, seed=1).sample(2)
+    bits = PatchSampler([astronaut], 48, 1, Augment(bits=7)).sample(2)
+    blur = PatchSampler([astronaut], 48, 1, Augment(blur=3.0)).sample(2)
+    torch.testing.assert_close(bits[1], plain[1])  # the truth is untouched
+    torch.testing.assert_close(bits[2], plain[2])
+    assert len(torch.unique(bits[0][0])) <= 2**7 < len(torch.unique(plain[0][0]))
+    edges = lambda L: (L[..., 1:] - L[..., :-1]).abs().mean()  # noqa: E731
+    assert edges(blur[0]) < 0.8 * edges(plain[0])
+
+
+def test_perceptual_term_reads_a_users_vgg_file(astronaut, tmp_path):
+    from safetensors.torch import save_file
+
+    vgg = VGGFeatures()
+    torch.nn.init.normal_(vgg.features[0].weight)
+    weights = {f"features.{k}": v for k, v in vgg.features.state_dict().items()}
+    weights["classifier.0.weight"] = torch.zeros(2, 2)  # later layers are ignored
+    save_file(weights, tmp_path / "vgg16.safetensors")
+    trainer = Trainer(_tiny(perceptual=str(tmp_path / "vgg16.safetensors")), [astronaut])
+    logs = trainer.train_step()
+    assert logs["perceptual"] > 0
+    torch.save(vgg.state_dict(), tmp_path / "vgg16.pth")
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        VGGFeatures.from_file(tmp_path / "vgg16.pth")
+    save_file({"features.0.weight": weights["features.0.weight"]}, tmp_path / "part.safetensors")
+    with pytest.raises(WeightsError, match="missing"):
+        VGGFeatures.from_file(tmp_path / "part.safetensors")
+
+
+def test_two_processes_match_one_at_the_same_global_batch(tmp_path):
+    """torchrun with 2 gloo processes, each half the batch == 1 process, whole batch."""
+    script = HERE / "ddp_train.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    subprocess.run([*run, str(script), str(tmp_path / "two.pt")], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt")], check=True, env=env)
+    two, one = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("two", "one"))
+    assert two["world"] == 2 and one["world"] == 1
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4)
+    for k in one["params"]:
+        torch.testing.assert_close(two["params"][k], one["params"][k], atol=2e-5, rtol=1e-4)
+
+
 def test_recipe_writes_a_loadable_model_with_provenance(tmp_path):
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(
@@ -72,7 +207,58 @@ def test_recipe_writes_a_loadable_model_with_provenance(tmp_path):
     prov = model.config["provenance"]
     assert prov["steps"] == 4 and prov["seed"] == 5 and prov["data"] == ["skimage:coffee"]
     assert "skimage:chelsea rows=0.5-1" in prov["heldout_metrics"]
+    assert set(prov["heldout_baselines"]["skimage:chelsea rows=0.5-1"]) == {"gray", "mean-chroma"}
     assert (tmp_path / "logs" / "tiny.csv").read_text().startswith("step,seconds,l1")
+    assert not (tmp_path / "logs" / "tiny.checkpoint.safetensors").exists()
+
+
+def test_recipe_resumes_from_its_checkpoint(tmp_path, capsys):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        "[train]\nsteps = 4\nwarmup = 1\nbatch = 2\npatch = 32\nlog_every = 1\n"
+        '[[data]]\nsource = "skimage:coffee"\n'
+    )
+    run_recipe(recipe, tmp_path / "whole.safetensors", progress=False)
+    # an interrupted run of the same recipe: two steps and its checkpoint
+    config = TrainConfig.from_toml(recipe)
+    trainer = Trainer(config, [load_source("skimage:coffee")])
+    for _ in range(2):
+        trainer.train_step()
+    trainer.save_checkpoint(tmp_path / "logs" / "resumed.checkpoint.safetensors")
+    (tmp_path / "logs" / "resumed.csv").write_text("step,seconds\n1,0\n2,0\n3,0\n")
+    run_recipe(recipe, tmp_path / "resumed.safetensors", progress=False)
+    assert "resuming from" in capsys.readouterr().out
+    with open(tmp_path / "logs" / "resumed.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+    a, b = (
+        ncg.load_model(tmp_path / f"{n}.safetensors", device="cpu") for n in ("whole", "resumed")
+    )
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_l1_only_recipe_is_the_regression_baseline(tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        "[train]\nsteps = 2\nwarmup = 1\nbatch = 2\npatch = 32\n"
+        '[[data]]\nsource = "skimage:coffee"\n'
+    )
+    run_recipe(recipe, tmp_path / "l1.safetensors", progress=False, l1_only=True)
+    meta = read_metadata(tmp_path / "l1.safetensors")
+    assert "discriminator" not in meta
+    assert (
+        meta["provenance"]["train_config"]["adv"] == 0 == meta["provenance"]["train_config"]["fm"]
+    )
+
+
+def test_evaluation_reports_every_baseline(ihc_heldout, random_generator):
+    results = evaluate_model(
+        "general", {"ihc": ihc_heldout}, mean_ab=(10.0, -5.0), regression=random_generator
+    )
+    rows = results["ihc"]
+    assert set(rows) == {"model", "gray", "mean-chroma", "l1-unet"}
+    assert rows["gray"]["colorfulness"] < 1 < rows["mean-chroma"]["colorfulness"]
+    # the shipped model, trained on the top half, beats leaving the slide gray
+    assert rows["model"]["delta_e2000"] < rows["gray"]["delta_e2000"]
 
 
 def test_unknown_recipe_keys(tmp_path):

@@ -7,7 +7,8 @@ import torch
 
 import napari_colorgan as ncg
 from napari_colorgan.cli import main
-from napari_colorgan.train.transfer import ENCODER, finetune
+from napari_colorgan.train.trainer import ENCODER
+from napari_colorgan.train.transfer import finetune
 
 HE = Path(__file__).resolve().parent.parent / "sample_data" / "he_crop_rgb.png"
 
@@ -20,7 +21,14 @@ def test_frozen_phase_keeps_the_encoder(tmp_path):
     base = ncg.load_model("general", device="cpu")
     encoder = _params(base, ENCODER)
     trainer = finetune(
-        "general", [HE], steps=3, frozen_fraction=1.0, batch=2, patch=64, progress=False
+        "general",
+        [HE],
+        steps=3,
+        frozen_fraction=1.0,
+        batch=2,
+        patch=64,
+        progress=False,
+        device="cpu",
     )
     after = _params(trainer.G, ENCODER)
     assert all(torch.equal(encoder[k], after[k]) for k in encoder)
@@ -35,7 +43,7 @@ def test_cli_finetune_writes_a_loadable_model(tmp_path, capsys):
     model = ncg.load_model(out, device="cpu")
     prov = model.config["provenance"]
     assert prov["base"] == "general" and prov["data"] == ["he_crop_rgb.png"] and prov["steps"] == 4
-    assert prov["finetune"]["frozen_steps"] == 2
+    assert prov["train_config"]["freeze_encoder"] == 2 and prov["train_config"]["base"] == "general"
 
 
 def test_finetune_needs_images():

@@ -33,6 +33,12 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
+def shipped_regression(name: str | os.PathLike) -> Path | None:
+    """The L1-only U-Net trained with a shipped model's budget, kept as its baseline."""
+    path = WEIGHTS_DIR / "baselines" / f"{os.fspath(name)}_l1.safetensors"
+    return path if os.fspath(name) in list_models() and path.is_file() else None
+
+
 def resolve(name_or_path: str | os.PathLike) -> Path:
     """Path of a shipped model name, or of a user's ``.safetensors`` file."""
     text = os.fspath(name_or_path)

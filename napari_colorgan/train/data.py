@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ..color import rgb_to_lab
 from ..engine.io import to_unit_float
@@ -27,6 +28,8 @@ def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | N
         left 60 %: how training and held-out parts of one image are separated.
     """
     kind, _, name = source.partition(":")
+    if kind == "video":
+        raise ValueError(f"{source} is a video: load it with load_frames")
     if kind == "skimage":
         import skimage.data
 
@@ -42,7 +45,39 @@ def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | N
 
         path = Path(os.path.expandvars(source))
         image = skimage.io.imread(base / path if base and not path.is_absolute() else path)
-    image = np.asarray(image)
+    return _cut(np.asarray(image), source, rows, cols)
+
+
+def load_frames(
+    source: str, *, every: int = 1, frames=(0.0, 1.0), rows=(0.0, 1.0), cols=(0.0, 1.0), base=None
+) -> list[np.ndarray]:
+    """Frames of a colour video (``"video:PATH"``) as float32 RGB in [0, 1].
+
+    Parameters
+    ----------
+    every : int
+        Keep every ``every``-th frame.
+    frames : (float, float)
+        The fraction of the clip to keep, e.g. ``(0, 0.5)`` for its first half.
+    rows, cols : (float, float)
+        As for :func:`load_source`.
+    """
+    try:
+        import av
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"reading {source} needs PyAV: pip install 'napari-colorgan[train]'"
+        ) from err
+    path = Path(os.path.expandvars(source.partition(":")[2]))
+    path = base / path if base and not path.is_absolute() else path
+    with av.open(str(path)) as container:
+        clip = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    n = len(clip)
+    clip = clip[int(frames[0] * n) : int(frames[1] * n) : every]
+    return [_cut(frame, source, rows, cols) for frame in clip]
+
+
+def _cut(image: np.ndarray, source: str, rows, cols) -> np.ndarray:
     if image.ndim != 3 or image.shape[-1] < 3:
         raise ValueError(f"{source} is not a colour image (shape {image.shape})")
     image = image[..., :3]
@@ -55,38 +90,61 @@ def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | N
 class Augment:
     """Input-only augmentations that mimic scientific data; the target colour is unchanged.
 
+    All are off by default and draw no random numbers when off.
+
     Parameters
     ----------
     gamma : float
         Log-uniform gamma in [1/gamma, gamma] applied to the gray input (1 = off).
+    blur : float
+        Largest Gaussian blur sigma, in pixels, of the gray input (defocus, seeing).
     noise : float
-        Largest standard deviation of Gaussian noise added to the gray input.
+        Largest standard deviation of Gaussian noise, as a fraction of the range.
+    bits : int
+        Quantise the input to between 6 and ``bits`` bits of levels (e.g. 10): what is
+        left of a 16-bit image whose signal filled only a small part of the
+        detector's range once the percentile normalisation stretches it (0 = off).
     """
 
     gamma: float = 1.0
+    blur: float = 0.0
     noise: float = 0.0
+    bits: int = 0
 
 
 class PatchSampler:
     """Random crops, flips and 90 degree rotations of colour images, as Lab batches.
 
-    Images are drawn with probability proportional to the square root of their
-    area, so that one large slide does not drown the small photographs.
-    Deterministic for a given ``seed``.
+    Images are drawn with probability proportional to ``weights`` (default: the
+    square root of their area, so that one large slide does not drown the small
+    photographs). Deterministic for a given ``seed``; :meth:`state` and
+    :meth:`set_state` save and restore the random stream for an exact resume.
     """
 
-    def __init__(self, images, patch: int = 128, seed: int = 0, augment: Augment = Augment()):
+    def __init__(
+        self, images, patch: int = 128, seed: int = 0, augment: Augment = Augment(), weights=None
+    ):
         self.images = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
         small = [im for im in self.images if min(im.shape[1:]) < patch]
         if small:
             raise ValueError(
                 f"patch size {patch} is larger than an image of shape {small[0].shape}"
             )
-        area = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
-        self.weights = area.sqrt() / area.sqrt().sum()
+        if weights is None:
+            weights = [float(im.shape[1] * im.shape[2]) ** 0.5 for im in self.images]
+        weights = torch.tensor(weights, dtype=torch.float64)
+        self.weights = weights / weights.sum()
         self.patch = patch
         self.augment = augment
         self.rng = torch.Generator().manual_seed(seed)
+
+    def state(self) -> torch.Tensor:
+        """The random stream's state (a uint8 tensor)."""
+        return self.rng.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        """Continue the random stream from a :meth:`state`."""
+        self.rng.set_state(state)
 
     def _crop(self) -> torch.Tensor:
         rng, p = self.rng, self.patch
@@ -97,19 +155,47 @@ class PatchSampler:
         crop = torch.rot90(crop, int(torch.randint(4, (1,), generator=rng)), dims=(1, 2))
         return crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop
 
-    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(L_input, L_true, ab_true)``, each ``(batch, C, patch, patch)``."""
-        rgb = torch.stack([self._crop() for _ in range(batch)])
+    def sample(self, batch: int, rank: int = 0, world: int = 1):
+        """Return ``(L_input, L_true, ab_true)``, each ``(batch // world, C, patch, patch)``.
+
+        Every process of a data-parallel run draws the same global batch and keeps
+        its own ``rank``-th part, so the union over ranks is the single-process batch.
+        """
+        part = slice(rank * batch // world, (rank + 1) * batch // world)
+        rgb = torch.stack([self._crop() for _ in range(batch)][part])
         lab = rgb_to_lab(rgb)
         L, ab = lab[:, :1], lab[:, 1:]
-        return self._augment(L), L, ab
+        return self._augment(L, batch, part), L, ab
 
-    def _augment(self, L: torch.Tensor) -> torch.Tensor:
-        a, rng, n = self.augment, self.rng, L.shape[0]
+    def _draw(self, n: int, part: slice, *shape) -> torch.Tensor:
+        return torch.rand(n, *shape, generator=self.rng)[part]
+
+    def _augment(self, L: torch.Tensor, n: int, part: slice) -> torch.Tensor:
+        a = self.augment
+        x = L / 100
         if a.gamma != 1.0:
-            g = torch.exp((torch.rand(n, 1, 1, 1, generator=rng) * 2 - 1) * np.log(a.gamma))
-            L = 100 * (L / 100).clamp_min(0) ** g
+            g = torch.exp((self._draw(n, part, 1, 1, 1) * 2 - 1) * np.log(a.gamma))
+            x = x.clamp_min(0) ** g
+        if a.blur > 0:
+            sigmas = self._draw(n, part) * a.blur
+            x = torch.cat([_gaussian_blur(im[None], float(s)) for im, s in zip(x, sigmas)])
         if a.noise > 0:
-            sigma = torch.rand(n, 1, 1, 1, generator=rng) * a.noise * 100
-            L = (L + sigma * torch.randn(L.shape, generator=rng)).clamp(0, 100)
-        return L
+            sigma = self._draw(n, part, 1, 1, 1) * a.noise
+            noise = torch.randn((n, *x.shape[1:]), generator=self.rng)[part]
+            x = (x + sigma * noise).clamp(0, 1)
+        if a.bits:
+            levels = 2.0 ** (6 + self._draw(n, part, 1, 1, 1) * max(a.bits - 6, 0)) - 1
+            x = torch.round(x * levels) / levels
+        return x * 100
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma < 0.3:
+        return image
+    radius = int(3 * sigma + 0.5)
+    t = torch.arange(-radius, radius + 1, dtype=image.dtype)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    padded = F.pad(image, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(padded, k.view(1, 1, 1, -1))
+    return F.conv2d(out, k.view(1, 1, -1, 1))

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-import json
+import csv
+import dataclasses
 from pathlib import Path
 
 from .evaluate import evaluate_model, format_table
 from .trainer import TrainConfig, Trainer, load_images
 
 
-def run_recipe(config_path: str | Path, out: str | Path, *, progress: bool = True) -> dict:
+def run_recipe(
+    config_path: str | Path,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    restart: bool = False,
+    l1_only: bool = False,
+    **overrides,
+) -> dict:
     """Train the model a config describes and write it, with held-out metrics, to ``out``.
 
-    Data paths in the config are relative to the config file. Held-out metrics
-    (and the gray baseline) are printed and stored in the weights' provenance; the
-    loss log goes to ``logs/<out name>.csv`` beside the config.
+    Data paths in the config are relative to the config file. The loss log, the
+    checkpoint and sample grids go to ``logs/`` beside the config, named after
+    ``out``; a run that was stopped continues from its checkpoint unless
+    ``restart``. Held-out metrics, with the gray and mean-chroma baselines, are
+    printed and stored in the weights' provenance.
+
+    Parameters
+    ----------
+    l1_only : bool
+        Train the regression baseline instead: no discriminator, no chroma or
+        perceptual term, the same data, steps and seed. A recipe that fine-tunes a
+        shipped model then starts from that model's own L1-only baseline.
+    **overrides
+        Settings that replace the config's, e.g. ``device="cuda"``.
 
     Returns
     -------
@@ -22,33 +42,73 @@ def run_recipe(config_path: str | Path, out: str | Path, *, progress: bool = Tru
         The held-out results, as :func:`evaluate_model` gives them.
     """
     config_path, out = Path(config_path), Path(out)
+    here = config_path.parent
     config = TrainConfig.from_toml(config_path)
-    base = config_path.parent
-    trainer = Trainer(config, load_images(config.data, base))
-    log = base / "logs" / f"{out.stem}.csv"
-    log.parent.mkdir(exist_ok=True)
-    log.unlink(missing_ok=True)
-    trainer.fit(log_path=log, progress=progress)
-    names = [_name(s) for s in config.heldout]
-    heldout = dict(zip(names, load_images(config.heldout, base)))
+    if config.base.endswith(".safetensors") and not Path(config.base).is_absolute():
+        config.base = str(here / config.base)
+    if l1_only:
+        overrides = {"adv": 0.0, "fm": 0.0, "chroma": 0.0, "perceptual": "", **overrides}
+        if config.base and "base" not in overrides:
+            overrides["base"] = _regression_of(config.base)
+    config = dataclasses.replace(config, **overrides)
+    logs = here / "logs"
+    logs.mkdir(exist_ok=True)
+    log, checkpoint = logs / f"{out.stem}.csv", logs / f"{out.stem}.checkpoint.safetensors"
+    trainer = Trainer(config, *load_images(config.data, here))
+    if checkpoint.exists() and not restart:
+        step = trainer.load_checkpoint(checkpoint)
+        print(f"resuming from {checkpoint} at step {step}")
+        _truncate_log(log, step)
+    else:
+        checkpoint.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+    trainer.fit(log, progress, checkpoint=checkpoint, sample_dir=logs / f"{out.stem}_samples")
+    if trainer.rank:
+        return {}
+    heldout = dict(zip(map(_name, config.heldout), load_images(config.heldout, here)[0]))
     trainer.G_ema.eval()
-    results = evaluate_model(trainer.G_ema, heldout)
+    results = evaluate_model(trainer.G_ema, heldout, mean_ab=trainer.mean_ab)
     print(format_table(results))
     provenance = {
         "recipe": config_path.name,
         "data": [_name(s) for s in config.data],
         "heldout_metrics": {k: v["model"] for k, v in results.items()},
-        "heldout_gray_baseline": {k: v["gray"] for k, v in results.items()},
+        "heldout_baselines": {k: {m: v[m] for m in v if m != "model"} for k, v in results.items()},
     }
     trainer.save(out, provenance)
+    checkpoint.unlink()
     print(f"wrote {out}")
-    print(json.dumps(provenance["heldout_metrics"], indent=1))
     return results
+
+
+def _regression_of(base: str) -> str:
+    from ..models.registry import shipped_regression
+
+    regression = shipped_regression(base)
+    if regression is None:
+        raise ValueError(
+            f"{base!r} has no shipped L1-only baseline to start the regression run from; "
+            "pass one as base"
+        )
+    return str(regression)
+
+
+def _truncate_log(log: Path, step: int) -> None:
+    """Drop the log rows written after the checkpoint a run resumes from."""
+    if not log.exists():
+        return
+    with open(log, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
+    with open(log, "w", newline="") as f:
+        csv.writer(f).writerows(keep)
 
 
 def _name(spec: dict) -> str:
     parts = [spec["source"]]
-    for key in ("rows", "cols"):
+    for key in ("rows", "cols", "frames"):
         if key in spec:
             parts.append(f"{key}={spec[key][0]:g}-{spec[key][1]:g}")
+    if "every" in spec:
+        parts.append(f"every={spec['every']}")
     return " ".join(parts)

@@ -1,4 +1,9 @@
-"""GAN training loop: L1 warm-up, hinge/LSGAN with R1, feature matching, EMA generator."""
+"""GAN training loop: L1 warm-up, hinge/LSGAN/WGAN-GP, feature matching, EMA generator.
+
+Checkpoints hold everything a run depends on (weights, optimiser moments, random
+streams, step), so a resumed run continues bit for bit on CPU. Under ``torchrun``
+the processes split each batch and average their gradients.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import copy
 import csv
 import json
 import math
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -16,13 +23,17 @@ from torch.nn import functional as F
 
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from ..models.generator import SIZES, Generator, GeneratorConfig
-from ..models.registry import save_weights
+from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
-from .data import Augment, PatchSampler, load_source
+from .data import Augment, PatchSampler, load_frames, load_source
+
+ENCODER = ("stem", "encoders", "downs", "bottleneck")
+CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
+LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "perceptual")
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good weights were kept."""
+    """A loss became NaN or infinite; the last checkpoint was kept."""
 
 
 @dataclass
@@ -31,30 +42,52 @@ class TrainConfig:
 
     Loss weights follow pix2pix (L1 on ab / 110 with weight 100 against an
     adversarial weight of 1) and pix2pixHD (discriminator feature matching).
+    ``adv = fm = 0`` trains the plain regression U-Net (no discriminator).
+    ``base`` starts from a trained model (transfer learning); its encoder is
+    frozen for the first ``freeze_encoder`` steps, after which the generator's
+    learning rate is multiplied by ``unfrozen_lr_scale``.
     """
 
     size: str = "lite"
     mode: str = "colorize"
+    base: str = ""
     steps: int = 4000
     warmup: int = 1000
     batch: int = 16
     patch: int = 128
     lr_g: float = 2e-4
     lr_d: float = 4e-4
+    freeze_encoder: int = 0
+    unfrozen_lr_scale: float = 1.0
     gan: str = "hinge"
+    recon: str = "l1"
     l1: float = 100.0
     adv: float = 1.0
     fm: float = 2.0
     r1: float = 0.2
     r1_every: int = 4
+    gp: float = 10.0
+    chroma: float = 0.0
+    perceptual: str = ""
+    perceptual_weight: float = 1.0
     ema: float = 0.999
     clip: float = 1.0
     seed: int = 0
     threads: int = 0
+    device: str = "cpu"
     log_every: int = 50
+    checkpoint_every: int = 250
+    sample_every: int = 0
+    tensorboard: bool = False
     augment: dict = field(default_factory=dict)
     data: list = field(default_factory=list)
     heldout: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.gan not in losses.GANS:
+            raise ValueError(f"gan must be one of {losses.GANS}, got {self.gan!r}")
+        if self.recon not in ("l1", "l2"):
+            raise ValueError(f"recon must be 'l1' or 'l2', got {self.recon!r}")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
@@ -72,40 +105,102 @@ class TrainConfig:
         return cls(**flat)
 
 
-def load_images(specs: list[dict], base: Path | None = None) -> list[np.ndarray]:
-    """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config."""
-    return [
-        load_source(s["source"], rows=s.get("rows", (0, 1)), cols=s.get("cols", (0, 1)), base=base)
-        for s in specs
-    ]
+def load_images(specs: list[dict], base: Path | None = None):
+    """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config.
+
+    Returns
+    -------
+    images : list of ndarray
+        Float RGB in [0, 1]; a ``"video:"`` entry gives several frames.
+    weights : list of float
+        Sampling weight of each image: the square root of an entry's area, shared
+        evenly among a video's frames.
+    """
+    images, weights = [], []
+    for s in specs:
+        cut = {"rows": s.get("rows", (0, 1)), "cols": s.get("cols", (0, 1)), "base": base}
+        if s["source"].startswith("video:"):
+            part = load_frames(
+                s["source"], every=s.get("every", 1), frames=s.get("frames", (0, 1)), **cut
+            )
+        else:
+            part = [load_source(s["source"], **cut)]
+        area = part[0].shape[0] * part[0].shape[1]
+        images += part
+        weights += [area**0.5 / len(part)] * len(part)
+    return images, weights
+
+
+def set_encoder_trainable(generator: Generator, trainable: bool) -> None:
+    """Freeze or unfreeze the generator's encoder (stem, encoder stages, bottleneck)."""
+    for name in ENCODER:
+        getattr(generator, name).requires_grad_(trainable)
+
+
+def _world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 class Trainer:
-    """Train a generator (from scratch or from ``generator``) against a PatchGAN.
+    """Train a generator (from scratch, from ``generator`` or from ``config.base``).
 
     Parameters
     ----------
     config : TrainConfig
     images : list of ndarray
         Colour training images, float RGB in [0, 1].
+    weights : list of float, optional
+        Sampling weight per image (default: square root of its area).
     generator, discriminator : optional
-        Start from these (transfer learning) instead of a fresh initialisation.
+        Start from these instead of ``config.base`` or a fresh initialisation.
     """
 
-    def __init__(self, config: TrainConfig, images, generator=None, discriminator=None):
+    def __init__(
+        self, config: TrainConfig, images, weights=None, generator=None, discriminator=None
+    ):
         self.config = c = config
         torch.manual_seed(c.seed)
         if c.threads:
             torch.set_num_threads(c.threads)
-        arch = GeneratorConfig.from_dict({**SIZES[c.size].to_dict(), "mode": c.mode})
-        self.G = generator if generator is not None else Generator(arch)
-        d_in = 3 if self.G.mode == "colorize" else 4
-        self.D = discriminator or PatchDiscriminator(DiscriminatorConfig(in_channels=d_in))
+        self.device = pick_device(c.device)
+        self.rank, self.world = _world()
+        if c.batch % self.world:
+            raise ValueError(f"batch {c.batch} does not split over {self.world} processes")
+        self.adversarial = c.adv > 0 or c.fm > 0
+        if generator is None and c.base:
+            generator = load_generator(c.base)[0]
+            discriminator = load_discriminator(c.base) if self.adversarial else None
+        if generator is None:
+            generator = Generator(
+                GeneratorConfig.from_dict({**SIZES[c.size].to_dict(), "mode": c.mode})
+            )
+        self.G = generator.to(self.device).train()
+        self.D = None
+        if self.adversarial:
+            d_in = 3 if self.G.mode == "colorize" else 4
+            self.D = discriminator or PatchDiscriminator(DiscriminatorConfig(in_channels=d_in))
+            self.D = self.D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(0.5, 0.999))
-        self.sampler = PatchSampler(images, c.patch, c.seed, Augment(**c.augment))
+        self.opt_d = None
+        if self.D is not None:
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(0.5, 0.999))
+        self.sampler = PatchSampler(images, c.patch, c.seed, Augment(**c.augment), weights)
+        self.rng = torch.Generator().manual_seed(c.seed + 1)  # WGAN-GP mixing weights
+        self.vgg = (
+            losses.VGGFeatures.from_file(c.perceptual).to(self.device) if c.perceptual else None
+        )
+        self.amp = self.device.type == "cuda"
+        self.mean_ab = _mean_ab(images, self.sampler.weights)
         self.step = 0
+        self.checkpoint: Path | None = None
+        set_encoder_trainable(self.G, c.freeze_encoder <= 0)
+
+    # -- one step ---------------------------------------------------------------------------
 
     def _target(self, L, ab):
         if self.G.mode == "colorize":
@@ -114,47 +209,106 @@ class Trainer:
 
         return lab_to_rgb(torch.cat((L, ab), 1)).clamp(0, 1)
 
+    def _as_ab(self, L, out):
+        if self.G.mode == "colorize":
+            return out
+        from ..color import rgb_to_lab
+
+        return rgb_to_lab(out.clamp(0, 1))[:, 1:]
+
+    def _as_rgb(self, L, out):
+        if self.G.mode != "colorize":
+            return out
+        from ..color import lab_to_rgb
+
+        return lab_to_rgb(torch.cat((L, out), 1)).clamp(0, 1)
+
     def train_step(self) -> dict[str, float]:
         """One optimisation step of D (after warm-up) and G; returns the losses."""
         c = self.config
-        L_in, L, ab = self.sampler.sample(c.batch)
+        if c.freeze_encoder > 0 and self.step == c.freeze_encoder:
+            set_encoder_trainable(self.G, True)
+            for group in self.opt_g.param_groups:
+                group["lr"] = c.lr_g * c.unfrozen_lr_scale
+        L_in, L, ab = (
+            t.to(self.device) for t in self.sampler.sample(c.batch, self.rank, self.world)
+        )
         target = self._target(L, ab)
         scale = 1 / 110 if self.G.mode == "colorize" else 1.0
-        fake = self.G(L_in)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+        with autocast:
+            fake = self.G(L_in).float()
         logs = {}
-        adversarial = self.step >= c.warmup
+        adversarial = self.D is not None and self.step >= c.warmup
         if adversarial:
-            real_in = target.detach().requires_grad_(self.step % c.r1_every == 0)
-            real_feats = self.D(L, real_in)
-            loss_d = losses.d_loss(real_feats[-1], self.D(L, fake.detach())[-1], c.gan)
-            if real_in.requires_grad and c.r1:
-                loss_d = loss_d + c.r1 * c.r1_every / 2 * losses.r1_penalty(real_feats[-1], real_in)
+            eps = torch.rand(c.batch, 1, 1, 1, generator=self.rng)[self._part()].to(self.device)
+            with autocast:
+                loss_d = self._d_loss(L, target, fake, eps)
             self._update(self.opt_d, self.D, loss_d)
-            logs["d"] = loss_d.item()
-        loss_l1 = F.l1_loss(fake * scale, target * scale)
-        loss_g = c.l1 * loss_l1
-        if adversarial:
-            fake_feats = self.D(L, fake)
-            with torch.no_grad():
-                real_feats = self.D(L, target)
-            loss_adv = losses.g_adv_loss(fake_feats[-1], c.gan)
-            loss_fm = losses.feature_matching(real_feats, fake_feats)
-            loss_g = loss_g + c.adv * loss_adv + c.fm * loss_fm
-            logs.update(adv=loss_adv.item(), fm=loss_fm.item())
+            logs["d"] = loss_d
+        with autocast:
+            recon = F.l1_loss if c.recon == "l1" else F.mse_loss
+            loss_l1 = recon(fake * scale, target * scale)
+            loss_g = c.l1 * loss_l1
+            if adversarial:
+                fake_feats = self.D(L, fake)
+                with torch.no_grad():
+                    real_feats = self.D(L, target)
+                loss_adv = losses.g_adv_loss(fake_feats[-1].float(), c.gan)
+                loss_fm = losses.feature_matching(real_feats, fake_feats)
+                loss_g = loss_g + c.adv * loss_adv + c.fm * loss_fm
+                logs.update(adv=loss_adv, fm=loss_fm)
+            if c.chroma:
+                loss_chroma = losses.chroma_deficit(self._as_ab(L, fake), ab)
+                loss_g = loss_g + c.chroma * loss_chroma
+                logs["chroma"] = loss_chroma
+            if self.vgg is not None:
+                loss_vgg = losses.perceptual(
+                    self.vgg, self._as_rgb(L, fake), self._as_rgb(L, target)
+                )
+                loss_g = loss_g + c.perceptual_weight * loss_vgg
+                logs["perceptual"] = loss_vgg
         self._update(self.opt_g, self.G, loss_g)
-        logs.update(l1=loss_l1.item(), g=loss_g.item())
+        logs.update(l1=loss_l1, g=loss_g)
         self._update_ema()
         self.step += 1
-        return logs
+        return self._reduce(logs)
+
+    def _part(self) -> slice:
+        b = self.config.batch
+        return slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
+
+    def _d_loss(self, L, target, fake, eps):
+        c = self.config
+        r1 = c.gan != "wgan-gp" and c.r1 and self.step % c.r1_every == 0
+        real_in = target.detach().requires_grad_(bool(r1))
+        real_feats = self.D(L, real_in)
+        loss = losses.d_loss(real_feats[-1].float(), self.D(L, fake.detach())[-1].float(), c.gan)
+        if r1:
+            loss = loss + c.r1 * c.r1_every / 2 * losses.r1_penalty(real_feats[-1], real_in)
+        if c.gan == "wgan-gp":
+            loss = loss + c.gp * losses.gradient_penalty(self.D, L, target, fake, eps)
+        return loss
+
+    def _reduce(self, logs: dict[str, torch.Tensor]) -> dict[str, float]:
+        values = torch.stack([v.detach().float() for v in logs.values()])
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(values)
+            values /= self.world
+        return dict(zip(logs, values.tolist()))
 
     def _update(self, opt, module, loss) -> None:
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {loss.item()} at step {self.step}; lower the learning rates "
-                "or the adversarial weight. The last saved weights are untouched."
+                "or the adversarial weight."
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world > 1:
+            _average_gradients(module, self.world)
         if self.config.clip:
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.clip)
         opt.step()
@@ -166,40 +320,238 @@ class Trainer:
         for e, p in zip(self.G_ema.parameters(), self.G.parameters()):
             e.lerp_(p, 1 - decay)
 
-    def fit(self, log_path: str | Path | None = None, progress: bool = True) -> None:
-        """Train until ``config.steps``, logging losses to CSV every ``log_every`` steps."""
-        from tqdm.auto import tqdm
+    # -- the loop ---------------------------------------------------------------------------
 
-        writer, f = None, None
-        if log_path:
-            f = open(log_path, "a", newline="")
+    def iter_fit(
+        self,
+        log_path: str | Path | None = None,
+        checkpoint: str | Path | None = None,
+        sample_dir: str | Path | None = None,
+    ) -> Iterator[tuple[int, dict[str, float]]]:
+        """Train until ``config.steps``, yielding ``(step, losses)`` after every step.
+
+        Losses go to CSV (and TensorBoard when configured) every ``log_every``
+        steps, a checkpoint to ``checkpoint`` every ``checkpoint_every`` steps and
+        at the end, sample grids to ``sample_dir`` every ``sample_every`` steps.
+        Only the first process of a data-parallel run writes files.
+        """
+        c, main = self.config, self.rank == 0
+        log = _CsvLog(log_path) if log_path and main else None
+        board = _tensorboard(log_path) if c.tensorboard and log_path and main else None
+        self.checkpoint = Path(checkpoint) if checkpoint else None
         start = time.perf_counter()
         try:
-            bar = tqdm(total=self.config.steps, initial=self.step, disable=not progress)
-            while self.step < self.config.steps:
-                logs = self.train_step()
-                bar.update(1)
-                if self.step % self.config.log_every == 0 or self.step == self.config.steps:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
-                    if f:
-                        row = {"step": self.step, "seconds": round(time.perf_counter() - start, 1)}
-                        row.update(
-                            {k: logs.get(k, math.nan) for k in ("l1", "g", "d", "adv", "fm")}
-                        )
-                        if writer is None:
-                            writer = csv.DictWriter(f, fieldnames=list(row))
-                            if f.tell() == 0:
-                                writer.writeheader()
-                        writer.writerow(row)
-                        f.flush()
-            bar.close()
+            while self.step < c.steps:
+                try:
+                    logs = self.train_step()
+                except TrainingDiverged as err:
+                    kept = (
+                        f" The last checkpoint, {self.checkpoint}, is kept."
+                        if self.checkpoint
+                        else ""
+                    )
+                    raise TrainingDiverged(f"{err}{kept}") from None
+                if main and (self.step % c.log_every == 0 or self.step == c.steps):
+                    if log:
+                        log.write(self.step, time.perf_counter() - start, logs)
+                    if board:
+                        for k, v in logs.items():
+                            board.add_scalar(f"loss/{k}", v, self.step)
+                if main and sample_dir and c.sample_every and self.step % c.sample_every == 0:
+                    self.write_samples(Path(sample_dir) / f"step_{self.step:06d}.png")
+                if (
+                    checkpoint
+                    and main
+                    and (self.step % c.checkpoint_every == 0 or self.step == c.steps)
+                ):
+                    self.save_checkpoint(checkpoint)
+                yield self.step, logs
         finally:
-            if f:
-                f.close()
+            if log:
+                log.close()
+            if board:
+                board.close()
+
+    def fit(self, log_path=None, progress: bool = True, checkpoint=None, sample_dir=None) -> None:
+        """Run :meth:`iter_fit` to the end with a tqdm progress bar."""
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.config.steps, initial=self.step, disable=not progress or self.rank)
+        for step, logs in self.iter_fit(log_path, checkpoint, sample_dir):
+            bar.update(1)
+            if step % self.config.log_every == 0:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
+        bar.close()
+
+    # -- files ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def write_samples(self, path: str | Path, n: int = 4) -> Path:
+        """A PNG grid of fixed patches: gray input, EMA generator's colour, truth."""
+        import imageio.v3 as iio
+
+        if not hasattr(self, "_sample_batch"):
+            rgb = [im.permute(1, 2, 0).numpy() for im in self.sampler.images]
+            fixed = PatchSampler(rgb, self.config.patch, self.config.seed + 2)
+            self._sample_batch = fixed.sample(n)
+        L_in, L, ab = (t.to(self.device) for t in self._sample_batch)
+        fake = self._as_rgb(L, self.G_ema(L_in).float())
+        gray = (L / 100).expand(-1, 3, -1, -1)
+        rows = [
+            torch.cat(list(x), dim=2) for x in (gray, fake, self._as_rgb(L, self._target(L, ab)))
+        ]
+        grid = torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(path, (grid * 255 + 0.5).astype(np.uint8))
+        return path
 
     def save(self, path: str | Path, provenance: dict | None = None) -> Path:
         """Write the EMA generator and the discriminator, with the config as provenance."""
-        record = {"train_config": asdict(self.config), "steps": self.step, "seed": self.config.seed}
+        record = {
+            "train_config": asdict(self.config),
+            "steps": self.step,
+            "seed": self.config.seed,
+            "mean_ab": self.mean_ab,
+        }
         record.update(provenance or {})
         self.G_ema.provenance = json.loads(json.dumps(record))
-        return save_weights(path, self.G_ema, discriminator=self.D, provenance=record)
+        return save_weights(
+            path,
+            self.G_ema.cpu(),
+            discriminator=None if self.D is None else self.D.cpu(),
+            provenance=record,
+        )
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write everything needed to continue this run exactly (atomically)."""
+        from safetensors.torch import save_file
+
+        tensors = {"rng.sampler": self.sampler.state(), "rng.trainer": self.rng.get_state()}
+        groups = {}
+        for name, obj in self._stateful().items():
+            state = obj.state_dict()
+            if isinstance(obj, torch.optim.Optimizer):
+                groups[name] = state["param_groups"]
+                state = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}
+            tensors.update(
+                {f"{name}.{k}": v.detach().cpu().contiguous().clone() for k, v in state.items()}
+            )
+        metadata = {
+            "format": CHECKPOINT_FORMAT,
+            "step": str(self.step),
+            "config": json.dumps(asdict(self.config)),
+            "param_groups": json.dumps(groups),
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".partial")
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> int:
+        """Continue from a checkpoint of a run with the same settings; returns its step."""
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(path, "pt") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{path}: not a readable checkpoint ({err})") from None
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a napari-colorgan training checkpoint")
+        saved = json.loads(meta["config"])
+        changed = sorted(k for k, v in asdict(self.config).items() if saved.get(k) != _jsonable(v))
+        if changed:
+            raise ValueError(
+                f"{path} was written by a run with other settings ({', '.join(changed)}); "
+                "delete it to start afresh"
+            )
+        groups = json.loads(meta["param_groups"])
+        for name, obj in self._stateful().items():
+            prefix = name + "."
+            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if isinstance(obj, torch.optim.Optimizer):
+                state: dict = {}
+                for key, v in own.items():
+                    i, _, k = key.partition(".")
+                    state.setdefault(int(i), {})[k] = v
+                obj.load_state_dict({"state": state, "param_groups": groups[name]})
+            else:
+                obj.load_state_dict(own)
+        self.sampler.set_state(tensors["rng.sampler"])
+        self.rng.set_state(tensors["rng.trainer"])
+        self.step = int(meta["step"])
+        set_encoder_trainable(self.G, self.step >= self.config.freeze_encoder)
+        return self.step
+
+    def _stateful(self) -> dict:
+        parts = {"G": self.G, "G_ema": self.G_ema, "opt_g": self.opt_g}
+        if self.D is not None:
+            parts.update(D=self.D, opt_d=self.opt_d)
+        return parts
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value))
+
+
+def _average_gradients(module: torch.nn.Module, world: int) -> None:
+    """All-reduce the gradients of ``module`` to their mean over the processes.
+
+    What DistributedDataParallel does after ``backward``, done explicitly: DDP
+    does not support the double backward of the R1 and gradient penalties, nor
+    several forward passes of D per step.
+    """
+    import torch.distributed as dist
+
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def _mean_ab(images, weights: torch.Tensor) -> list[float]:
+    """The training data's mean chroma (a, b), each image weighted as it is sampled."""
+    from ..color import rgb_to_lab
+
+    means = [
+        rgb_to_lab(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1))[1:].mean((1, 2))
+        for im in images
+    ]
+    mean = (torch.stack(means).double() * weights[:, None]).sum(0)
+    return [round(float(v), 4) for v in mean]
+
+
+class _CsvLog:
+    def __init__(self, path):
+        self.file = open(path, "a", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=["step", "seconds", *LOG_COLUMNS])
+        if self.file.tell() == 0:
+            self.writer.writeheader()
+
+    def write(self, step: int, seconds: float, logs: dict) -> None:
+        row = {"step": step, "seconds": round(seconds, 1)}
+        row.update({k: logs.get(k, math.nan) for k in LOG_COLUMNS})
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _tensorboard(log_path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ImportError(
+            "tensorboard = true needs the tensorboard package: pip install tensorboard"
+        ) from err
+    return SummaryWriter(str(Path(log_path).with_suffix("")) + "_tensorboard")
