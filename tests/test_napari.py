@@ -8,7 +8,10 @@ import skimage.data
 
 napari = pytest.importorskip("napari")
 
+from napari_colorgan._finetune_widget import FinetuneWidget  # noqa: E402
 from napari_colorgan._widget import ColorizeWidget, State  # noqa: E402
+
+HE_RGB = Path(__file__).resolve().parent.parent / "sample_data" / "he_crop_rgb.png"
 
 
 def test_manifest_is_valid():
@@ -25,7 +28,7 @@ def test_manifest_is_valid():
     assert check.returncode == 0 and "valid" in check.stdout + check.stderr
     manifest = PluginManifest.from_distribution("napari-colorgan")
     manifest.validate_imports()
-    assert {w.display_name for w in manifest.contributions.widgets} == {"Colorize"}
+    assert {w.display_name for w in manifest.contributions.widgets} == {"Colorize", "Fine-tune"}
 
 
 @pytest.mark.parametrize("key, ndim", [("he_skin", 2), ("hubble", 2), ("nuclei3d", 3)])
@@ -189,3 +192,51 @@ def test_multiscale_preview_uses_the_displayed_level(make_napari_viewer, qtbot):
     factor = layer.downsample_factors[level][-1]
     assert out.data.shape == (*layer.data[level].shape, 3)
     np.testing.assert_allclose(out.scale, (2 * factor, 2 * factor))
+
+
+def _finetune_widget(viewer, tmp_path, steps):
+    import imageio.v3 as iio
+
+    layer = viewer.add_image(iio.imread(HE_RGB), name="H&E truth", rgb=True)
+    viewer.add_image(skimage.data.camera(), name="gray")  # not offered: not RGB
+    widget = FinetuneWidget(viewer)
+    widget.reset_choices()
+    assert widget._layers.choices == (layer,)
+    widget._layers.value = [layer]
+    widget._steps.value, widget._patch.value, widget._device.value = steps, 64, "cpu"
+    widget._out.value = tmp_path / "he.safetensors"
+    return widget
+
+
+def test_finetune_widget_trains_and_saves_a_model(make_napari_viewer, qtbot, tmp_path):
+    import napari_colorgan as ncg
+
+    widget = _finetune_widget(make_napari_viewer(), tmp_path, steps=4)
+    widget.start()
+    assert widget._run.text == "Cancel"
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=120_000)
+    assert widget.state is State.DONE, widget._status.value
+    assert [step for step, _ in widget.plot.points] == [1, 2, 3, 4]
+    widget.plot.grab()  # the plot paints with data
+    model = ncg.load_model(tmp_path / "he.safetensors", device="cpu")
+    assert model.provenance["data"] == ["H&E truth"] and model.provenance["steps"] == 4
+    assert widget._run.text == "Fine-tune"
+
+
+def test_finetune_widget_cancel_writes_nothing(make_napari_viewer, qtbot, tmp_path):
+    widget = _finetune_widget(make_napari_viewer(), tmp_path, steps=2000)
+    widget.start()
+    qtbot.waitUntil(lambda: len(widget.plot.points) >= 1, timeout=60_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
+    assert widget.state is State.CANCELLED and len(widget.plot.points) < 2000
+    assert not (tmp_path / "he.safetensors").exists()
+    assert widget._run.text == "Fine-tune"
+
+
+def test_finetune_widget_needs_a_colour_layer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(skimage.data.camera(), name="gray")
+    widget = FinetuneWidget(viewer)
+    widget.start()
+    assert widget.state is State.FAILED
