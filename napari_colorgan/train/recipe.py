@@ -57,9 +57,10 @@ def run_recipe(
     trainer = Trainer(config, *load_images(config.data, here))
     if checkpoint.exists() and not restart:
         step = trainer.load_checkpoint(checkpoint)
-        print(f"resuming from {checkpoint} at step {step}")
-        _truncate_log(log, step)
-    else:
+        if trainer.rank == 0:
+            print(f"resuming from {checkpoint} at step {step}")
+            _truncate_log(log, step)
+    elif trainer.rank == 0:
         checkpoint.unlink(missing_ok=True)
         log.unlink(missing_ok=True)
     trainer.fit(log, progress, checkpoint=checkpoint, sample_dir=logs / f"{out.stem}_samples")
