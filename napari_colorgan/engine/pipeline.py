@@ -53,6 +53,11 @@ def colorize(
     normalize="auto",
     render_scale: int = 1,
     blend: str = "none",
+    hints=None,
+    reference=None,
+    samples: int | None = None,
+    temporal: bool = False,
+    seed: int = 0,
     progress: bool = False,
 ) -> np.ndarray:
     """Colourise a grayscale image of any size, dimensionality and dtype.
@@ -87,6 +92,20 @@ def colorize(
         Predict chroma at 1/``render_scale`` resolution and upsample it guided by the
         full-resolution L: much faster, L still exact, chroma a little softer
         (docs/benchmarks.md has the speed and the CIEDE2000 cost).
+    hints : list of ((coords), (r, g, b)) or (rgb image, mask), optional
+        Colours the user knows, for a guided model (``"guided"``): points with
+        leading coordinates first and RGB in [0, 1], or a colour image with a
+        boolean mask of the hinted pixels. See :func:`napari_colorgan.guide.hint_maps`.
+    reference : array-like, shape (..., Y, X, 3), optional
+        A colour image of the same kind whose palette the result should follow.
+    samples : int, optional
+        Return this many plausible colourings stacked on a new first axis, each
+        from a palette drawn from the model's prior (see ``chroma_uncertainty``).
+    temporal : bool, optional
+        Colourise the first axis (time or z) in order, each plane guided by the
+        previous result where the lightness has not changed: no flicker.
+    seed : int, optional
+        Seed of the palettes drawn for ``samples``.
     progress : bool, optional
         Show a tqdm bar counting tiles.
 
@@ -95,7 +114,7 @@ def colorize(
     ndarray or dask.array.Array, float32, shape (..., Y, X, 3)
         sRGB in [0, 1]; lazy (nothing computed yet) for a dask or zarr input, with
         one chunk per plane on leading axes. In ``colorize`` mode its CIELAB
-        lightness equals the input's.
+        lightness equals the input's. With ``samples=k``: shape (k, ..., Y, X, 3).
 
     Raises
     ------
@@ -106,7 +125,10 @@ def colorize(
     """
     from .lazy import colorize_lazy, is_lazy
 
+    guidance = {"hints": hints, "reference": reference, "samples": samples, "temporal": temporal}
     if is_lazy(image):
+        if any(v not in (None, False) for v in guidance.values()):
+            raise ValueError("hints, reference, samples and temporal need an in-memory array")
         if blend != "none":
             raise ValueError(f"blend={blend!r} needs a numpy array; lazy results are exact tiles")
         net, low, high = _prepare(
@@ -132,6 +154,8 @@ def colorize(
         normalize=normalize,
         render_scale=render_scale,
         blend=blend,
+        seed=seed,
+        **guidance,
     )
     return _drive(_with_unit(steps, "tile"), progress)
 
@@ -147,6 +171,11 @@ def iter_colorize(
     normalize="auto",
     render_scale: int = 1,
     blend: str = "none",
+    hints=None,
+    reference=None,
+    samples: int | None = None,
+    temporal: bool = False,
+    seed: int = 0,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """:func:`colorize` as a generator of ``(tiles_done, tiles_total)``, returning the result.
 
@@ -164,7 +193,11 @@ def iter_colorize(
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     settings = (tile_size, batch_size, overlap, render_scale, blend)
-    return _run_planes(image, net, low, high, settings)
+    if hints is None and reference is None and samples is None and not temporal:
+        return _run_planes(image, net, low, high, settings)
+    from .guided import run_guided
+
+    return run_guided(image, net, low, high, settings, hints, reference, samples, temporal, seed)
 
 
 def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=None, render_scale=1):
@@ -186,7 +219,12 @@ def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=Non
     return net, low, high
 
 
-def _run_planes(image, net, low, high, settings):
+def _run_planes(image, net, low, high, settings, hints=None, code=None, follow=None):
+    """Colourise plane by plane into a new array, yielding tile progress.
+
+    ``hints`` are hint maps of the whole image; ``follow(gray, index, out)`` may
+    return extra hint maps for a plane from what is done already (temporal mode).
+    """
     from .runner import colorize_plane
 
     tile_size, batch_size, overlap, render_scale, blend = settings
@@ -196,6 +234,9 @@ def _run_planes(image, net, low, high, settings):
     done = 0
     for index in planes:
         gray = to_unit_range(np.asarray(image[index]), low, high)
+        plane_hints = None if hints is None else hints[index]
+        if follow is not None:
+            plane_hints = follow(gray, index, out, plane_hints)
         steps = colorize_plane(
             net,
             gray,
@@ -205,6 +246,8 @@ def _run_planes(image, net, low, high, settings):
             halo=overlap,
             render_scale=render_scale,
             blend=blend,
+            hints=plane_hints,
+            code=code,
         )
         for tiles_done, per_plane in steps:
             yield done + tiles_done, per_plane * len(planes)

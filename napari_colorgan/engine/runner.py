@@ -63,6 +63,8 @@ def colorize_plane(
     halo: int | None = None,
     render_scale: int = 1,
     blend: str = "none",
+    hints: np.ndarray | None = None,
+    code: np.ndarray | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Colourise one gray plane into ``out``, yielding ``(tiles_done, tiles_total)``.
 
@@ -90,6 +92,9 @@ def colorize_plane(
           receptive field (the default halo does).
         - ``"gaussian"``: average whole overlapping windows with Gaussian weights,
           as MONAI does; for a ``halo`` smaller than the receptive field.
+    hints, code : ndarray, optional
+        A guided model's ``(Y, X, 3)`` hint maps and its colour code (see
+        :mod:`napari_colorgan.guide`); hints are tiled with L, so tiles stay exact.
 
     Yields
     ------
@@ -101,27 +106,43 @@ def colorize_plane(
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     halo = model.halo() if halo is None else round_up(halo, model.stride)
+    if (hints is not None or code is not None) and not getattr(model.arch, "guided", False):
+        raise ValueError("hints, a reference or samples need a guided model, e.g. 'guided'")
+    if hints is not None and render_scale != 1:
+        raise ValueError("hints are applied at full resolution: use render_scale=1")
+    if code is not None:
+        code = torch.as_tensor(code, dtype=torch.float32, device=next(model.parameters()).device)
     if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB
         L = lightness_plane(gray, model.stride)
+        if hints is not None:
+            L = torch.cat([L, _pad_like(hints, L)], 1)
 
         def write_rgb(tile: Tile, L_window, pred_window):
             keep = (slice(None), *tile.keep)
-            out[tile.target] = _to_rgb(model, L_window[keep], pred_window[keep])
+            out[tile.target] = _to_rgb(model, L_window[:1][keep], pred_window[keep])
 
-        yield from _run_tiles(model, L, gray.shape, tile_size, batch_size, halo, write_rgb)
+        yield from _run_tiles(model, L, gray.shape, tile_size, batch_size, halo, write_rgb, code)
         return
     L = lightness_plane(gray, model.stride * render_scale)
     work = F.avg_pool2d(L, render_scale) if render_scale > 1 else L
     work_shape = tuple(-(-n // render_scale) for n in gray.shape)
     tiles = max(1, tile_size // render_scale)
-    colour = yield from _predict(model, work, work_shape, tiles, batch_size, halo, blend)
+    if hints is not None:
+        work = torch.cat([work, _pad_like(hints, work)], 1)
+    colour = yield from _predict(model, work, work_shape, tiles, batch_size, halo, blend, code)
     if render_scale > 1:
         colour = guided_upsample(L, colour, render_scale)
     h, w = gray.shape
-    out[...] = _to_rgb(model, L[0, :, :h, :w], colour[0, :, :h, :w]).reshape(h, w, 3)
+    out[...] = _to_rgb(model, L[0, :1, :h, :w], colour[0, :, :h, :w]).reshape(h, w, 3)
 
 
-def _predict(model, L, shape, tile_size, batch_size, halo, blend: str):
+def _pad_like(maps: np.ndarray, L: torch.Tensor) -> torch.Tensor:
+    """``(Y, X, C)`` maps as ``(1, C, Yp, Xp)`` zero-padded to L's padded plane."""
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)).permute(2, 0, 1)[None]
+    return F.pad(t, (0, L.shape[-1] - t.shape[-1], 0, L.shape[-2] - t.shape[-2]))
+
+
+def _predict(model, L, shape, tile_size, batch_size, halo, blend: str, code=None):
     """The model's colour prediction for a whole plane, ``(1, C, Yp, Xp)``, tile by tile.
 
     ``"none"``: each tile's centre (crop-and-stitch, exact). ``"gaussian"``: whole
@@ -143,7 +164,7 @@ def _predict(model, L, shape, tile_size, batch_size, halo, blend: str):
             colour[(slice(None), *tile.window)] += pred_window.cpu() * g
             weight[(slice(None), *tile.window)] += g
 
-    yield from _run_tiles(model, L, shape, tile_size, batch_size, halo, write)
+    yield from _run_tiles(model, L, shape, tile_size, batch_size, halo, write, code)
     if blend == "gaussian":
         colour /= weight.clamp_min(1e-12)
     return colour[None]
@@ -155,7 +176,7 @@ def _gaussian(shape: tuple[int, int]) -> torch.Tensor:
     return (axes[0][:, None] * axes[1][None, :]).clamp_min(1e-3)
 
 
-def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
+def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable, code=None):
     """Run all tiles, yielding progress, with several batches in flight.
 
     On CPU two small forwards in parallel use the cores better than one forward's
@@ -175,7 +196,7 @@ def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable):
     done = 0
     try:
         for batch in batches:
-            in_flight.append(pool.submit(limit.run, model, L, batch, device, write))
+            in_flight.append(pool.submit(limit.run, model, L, batch, device, write, code))
             if len(in_flight) < workers:
                 continue
             done += in_flight.popleft().result()
@@ -203,13 +224,13 @@ class _BatchLimit:
     def __init__(self, size: int, window):
         self.size, self.window = size, window
 
-    def run(self, model, L, batch, device, write) -> int:
+    def run(self, model, L, batch, device, write, code=None) -> int:
         size = self.size  # read once: another thread may lower it meanwhile
         if len(batch) > size:
             parts = [batch[i : i + size] for i in range(0, len(batch), size)]
-            return sum(self.run(model, L, part, device, write) for part in parts)
+            return sum(self.run(model, L, part, device, write, code) for part in parts)
         try:
-            return _run_batch(model, L, batch, device, write)
+            return _run_batch(model, L, batch, device, write, code)
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 h, w = self.window
@@ -219,7 +240,7 @@ class _BatchLimit:
                 ) from None
             torch.cuda.empty_cache()
             self.size = min(self.size, len(batch) // 2)
-            return self.run(model, L, batch, device, write)
+            return self.run(model, L, batch, device, write, code)
 
 
 _STREAMS = threading.local()
@@ -232,14 +253,16 @@ def _worker_stream(device):
     return _STREAMS.stream
 
 
-def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> int:
+def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable, code) -> int:
     if device.type == "cuda":
         with torch.cuda.stream(_worker_stream(device)):
-            return _run_batch_here(model, L, batch, device, write)
-    return _run_batch_here(model, L, batch, device, write)
+            return _run_batch_here(model, L, batch, device, write, code)
+    return _run_batch_here(model, L, batch, device, write, code)
 
 
-def _run_batch_here(model, L: torch.Tensor, batch: list[Tile], device, write: Callable) -> int:
+def _run_batch_here(
+    model, L: torch.Tensor, batch: list[Tile], device, write: Callable, code
+) -> int:
     windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
     windows = windows.contiguous(memory_format=torch.channels_last)
     cuda = device.type == "cuda"
@@ -248,7 +271,7 @@ def _run_batch_here(model, L: torch.Tensor, batch: list[Tile], device, write: Ca
     amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     with torch.inference_mode():
         with torch.autocast(device.type, dtype=amp, enabled=cuda):
-            pred = model(windows)
+            pred = model(windows) if code is None else model(windows, code)
         pred = pred.float()  # colour conversion in float32: L stays exact
         for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
             write(t, lw, p)

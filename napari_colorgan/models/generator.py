@@ -37,12 +37,17 @@ class GeneratorConfig:
         ``colorize`` predicts ab and keeps the input's L; ``translate`` predicts RGB.
     attention : bool
         Gate each skip connection with an additive attention gate (Oktay et al., 2018).
+    guided : bool
+        Take colour guidance besides L: sparse hint maps (a, b, mask) and a global
+        colour code (a reference's mean and spread of a and b, and a flag), see
+        :mod:`napari_colorgan.guide`. Still a local operator: tiling stays exact.
     """
 
     widths: tuple[int, ...] = (16, 32, 64, 96)
     blocks: int = 1
     mode: str = "colorize"
     attention: bool = True
+    guided: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -57,7 +62,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
-        known = {k: d[k] for k in ("widths", "blocks", "mode", "attention") if k in d}
+        known = {k: d[k] for k in ("widths", "blocks", "mode", "attention", "guided") if k in d}
         known["widths"] = tuple(known.get("widths", cls.widths))
         return cls(**known)
 
@@ -115,7 +120,7 @@ class Generator(nn.Module):
         self.arch = config
         self.provenance: dict = {}
         w, b = config.widths, config.blocks
-        self.stem = nn.Sequential(nn.Conv2d(1, w[0], 3, padding=1), _act())
+        self.stem = nn.Sequential(nn.Conv2d(self.in_channels, w[0], 3, padding=1), _act())
         self.encoders = nn.ModuleList(
             nn.Sequential(*(ResBlock(c) for _ in range(b))) for c in w[:-1]
         )
@@ -137,6 +142,13 @@ class Generator(nn.Module):
         self.head = nn.Conv2d(w[0], 2 if config.mode == "colorize" else 3, 3, padding=1)
         nn.init.zeros_(self.head.bias)
         self.head.weight.data.mul_(0.1)
+
+    HINT_CHANNELS, CODE_SIZE = 3, 5
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels of the stem: L, then hint a, b, mask and the code's maps."""
+        return 1 + (self.HINT_CHANNELS + self.CODE_SIZE if self.arch.guided else 0)
 
     @property
     def mode(self) -> str:
@@ -172,13 +184,17 @@ class Generator(nn.Module):
         half = (self.receptive_field() + 1) // 2
         return math.ceil(half / self.stride) * self.stride
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        """Predict chroma or colour from lightness.
+    def forward(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict chroma or colour from lightness (and, when guided, hints and a code).
 
         Parameters
         ----------
         L : torch.Tensor
             ``(N, 1, H, W)`` lightness in [0, 100]; H and W multiples of :attr:`stride`.
+            A guided model also takes ``(N, 4, H, W)``: L, then hint a / 110,
+            b / 110 and the hint mask.
+        code : torch.Tensor, optional
+            A guided model's ``(N, 5)`` or ``(5,)`` colour code (default: none).
 
         Returns
         -------
@@ -190,7 +206,10 @@ class Generator(nn.Module):
             raise ValueError(
                 f"input height and width must be multiples of {self.stride}, got {h}x{w}"
             )
-        x = self.stem(L / 50 - 1)
+        x = L[:, :1] / 50 - 1
+        if self.arch.guided:
+            x = torch.cat([x, *self._guidance(L, code)], 1)
+        x = self.stem(x)
         skips = []
         for enc, down in zip(self.encoders, self.downs):
             x = enc(x)
@@ -208,6 +227,31 @@ class Generator(nn.Module):
         if self.mode == "colorize":
             return AB_SCALE * torch.tanh(out / 2)
         return torch.sigmoid(out)
+
+    def _guidance(self, x: torch.Tensor, code: torch.Tensor | None):
+        n, _, h, w = x.shape
+        hints = x[:, 1:] if x.shape[1] > 1 else x.new_zeros(n, self.HINT_CHANNELS, h, w)
+        if code is None:
+            code = x.new_zeros(n, self.CODE_SIZE)
+        code = code.to(x).reshape(-1, self.CODE_SIZE).expand(n, -1)
+        return hints, code[:, :, None, None].expand(-1, -1, h, w)
+
+
+def with_guidance(generator: Generator) -> Generator:
+    """A guided copy of a trained generator that, without guidance, predicts the same.
+
+    The stem's weights for the new inputs start at zero, so transfer learning from
+    ``generator`` begins exactly where it stands.
+    """
+    config = GeneratorConfig.from_dict({**generator.arch.to_dict(), "guided": True})
+    guided = Generator(config)
+    state = generator.state_dict()
+    stem = state["stem.0.weight"]
+    extra = stem.new_zeros(stem.shape[0], guided.in_channels - stem.shape[1], *stem.shape[2:])
+    state["stem.0.weight"] = torch.cat([stem, extra], 1)
+    guided.load_state_dict(state)
+    guided.provenance = dict(generator.provenance)
+    return guided
 
 
 def count_parameters(module: nn.Module) -> int:

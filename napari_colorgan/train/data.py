@@ -132,7 +132,7 @@ class PatchSampler:
             )
         if weights is None:
             weights = [float(im.shape[1] * im.shape[2]) ** 0.5 for im in self.images]
-        weights = torch.tensor(weights, dtype=torch.float64)
+        weights = torch.as_tensor(weights, dtype=torch.float64)
         self.weights = weights / weights.sum()
         self.patch = patch
         self.augment = augment
@@ -146,26 +146,35 @@ class PatchSampler:
         """Continue the random stream from a :meth:`state`."""
         self.rng.set_state(state)
 
-    def _crop(self) -> torch.Tensor:
+    def _crop(self, index: int | None = None) -> tuple[torch.Tensor, int]:
         rng, p = self.rng, self.patch
-        im = self.images[int(torch.multinomial(self.weights, 1, generator=rng))]
+        if index is None:
+            index = int(torch.multinomial(self.weights, 1, generator=rng))
+        im = self.images[index]
         y = int(torch.randint(im.shape[1] - p + 1, (1,), generator=rng))
         x = int(torch.randint(im.shape[2] - p + 1, (1,), generator=rng))
         crop = im[:, y : y + p, x : x + p]
         crop = torch.rot90(crop, int(torch.randint(4, (1,), generator=rng)), dims=(1, 2))
-        return crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop
+        return (crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop), index
 
-    def sample(self, batch: int, rank: int = 0, world: int = 1):
+    def sample(self, batch: int, rank: int = 0, world: int = 1, references: bool = False):
         """Return ``(L_input, L_true, ab_true)``, each ``(batch // world, C, patch, patch)``.
 
         Every process of a data-parallel run draws the same global batch and keeps
         its own ``rank``-th part, so the union over ranks is the single-process batch.
+        With ``references``, a fourth item holds the ab of another crop of the same
+        image per sample: the reference a guided generator learns to follow.
         """
         part = slice(rank * batch // world, (rank + 1) * batch // world)
-        rgb = torch.stack([self._crop() for _ in range(batch)][part])
+        crops = [self._crop() for _ in range(batch)]
+        rgb = torch.stack([c for c, _ in crops][part])
         lab = rgb_to_lab(rgb)
         L, ab = lab[:, :1], lab[:, 1:]
-        return self._augment(L, batch, part), L, ab
+        out = (self._augment(L, batch, part), L, ab)
+        if references:
+            refs = [self._crop(i)[0] for _, i in crops]
+            out += (rgb_to_lab(torch.stack(refs[part]))[:, 1:],)
+        return out
 
     def _draw(self, n: int, part: slice, *shape) -> torch.Tensor:
         return torch.rand(n, *shape, generator=self.rng)[part]

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .. import guide
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
-from ..models.generator import SIZES, Generator, GeneratorConfig
+from ..models.generator import SIZES, Generator, GeneratorConfig, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .data import Augment, PatchSampler, load_frames, load_source
@@ -45,11 +46,14 @@ class TrainConfig:
     ``adv = fm = 0`` trains the plain regression U-Net (no discriminator).
     ``base`` starts from a trained model (transfer learning); its encoder is
     frozen for the first ``freeze_encoder`` steps, after which the generator's
-    learning rate is multiplied by ``unfrozen_lr_scale``.
+    learning rate is multiplied by ``unfrozen_lr_scale``. ``guided`` trains the
+    guided variant (random hints from the truth, reference codes from another crop
+    of the same image); from an unguided base it starts as that base exactly.
     """
 
     size: str = "lite"
     mode: str = "colorize"
+    guided: bool = False
     base: str = ""
     steps: int = 4000
     warmup: int = 1000
@@ -175,9 +179,10 @@ class Trainer:
             generator = load_generator(c.base)[0]
             discriminator = load_discriminator(c.base) if self.adversarial else None
         if generator is None:
-            generator = Generator(
-                GeneratorConfig.from_dict({**SIZES[c.size].to_dict(), "mode": c.mode})
-            )
+            arch = {**SIZES[c.size].to_dict(), "mode": c.mode, "guided": c.guided}
+            generator = Generator(GeneratorConfig.from_dict(arch))
+        if c.guided and not generator.arch.guided:
+            generator = with_guidance(generator)
         self.G = generator.to(self.device).train()
         self.D = None
         if self.adversarial:
@@ -230,14 +235,19 @@ class Trainer:
             set_encoder_trainable(self.G, True)
             for group in self.opt_g.param_groups:
                 group["lr"] = c.lr_g * c.unfrozen_lr_scale
-        L_in, L, ab = (
-            t.to(self.device) for t in self.sampler.sample(c.batch, self.rank, self.world)
-        )
+        guided = self.G.arch.guided
+        batch = self.sampler.sample(c.batch, self.rank, self.world, references=guided)
+        L_in, L, ab = (t.to(self.device) for t in batch[:3])
+        code = None
+        if guided:
+            hints = guide.random_hints(ab, c.batch, self._part(), self.rng)
+            code = guide.codes_from(batch[3], c.batch, self._part(), self.rng).to(self.device)
+            L_in = torch.cat([L_in, hints], 1)
         target = self._target(L, ab)
         scale = 1 / 110 if self.G.mode == "colorize" else 1.0
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
         with autocast:
-            fake = self.G(L_in).float()
+            fake = self.G(L_in, code).float()
         logs = {}
         adversarial = self.D is not None and self.step >= c.warmup
         if adversarial:
@@ -414,6 +424,8 @@ class Trainer:
             "seed": self.config.seed,
             "mean_ab": self.mean_ab,
         }
+        if self.G.arch.guided:
+            record["code_prior"] = self.code_prior()
         record.update(provenance or {})
         self.G_ema.provenance = json.loads(json.dumps(record))
         return save_weights(
@@ -422,6 +434,20 @@ class Trainer:
             discriminator=None if self.D is None else self.D.cpu(),
             provenance=record,
         )
+
+    def code_prior(self, n: int = 512) -> dict:
+        """Mean and covariance of the reference codes of ``n`` training crops.
+
+        What ``colorize(..., samples=k)`` draws palettes from. Drawn from a stream of
+        its own, so it does not disturb (or depend on) the training run's.
+        """
+        rgb = [im.permute(1, 2, 0).numpy() for im in self.sampler.images]
+        fixed = PatchSampler(
+            rgb, self.config.patch, self.config.seed + 3, weights=self.sampler.weights
+        )
+        ab = fixed.sample(n)[2].flatten(2) / 110
+        codes = torch.cat([ab.mean(2), ab.std(2)], 1).double()
+        return {"mean": codes.mean(0).tolist(), "cov": torch.cov(codes.T).tolist()}
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write everything needed to continue this run exactly (atomically)."""

@@ -1,0 +1,151 @@
+"""Colour guidance for a guided generator: hint maps, reference codes, sampled codes.
+
+A guided generator reads, besides L, three hint maps (a / 110, b / 110 and a mask
+of where a hint is) and a code of five numbers: a reference's mean a and b, their
+spreads (all / 110), and 1 when a reference is given. Hints are local inputs like
+L, so tiling stays exact; the code is the same for every tile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .color import rgb_to_lab
+from .models.generator import AB_SCALE
+
+HINT_SIZE = 3  # a hint colours a 3 x 3 square, as the training hints do
+
+
+def reference_code(rgb) -> np.ndarray:
+    """The colour code of a reference image: mean and spread of its a, b, and 1.
+
+    Parameters
+    ----------
+    rgb : array-like, shape (..., Y, X, 3)
+        Colour reference, float in [0, 1] or integer.
+    """
+    from .engine.io import to_unit_float
+
+    rgb = np.asarray(rgb)
+    if rgb.ndim < 3 or rgb.shape[-1] not in (3, 4):
+        raise ValueError(
+            f"a reference must be a colour (..., Y, X, 3) image, got shape {rgb.shape}"
+        )
+    lab = rgb_to_lab(torch.from_numpy(to_unit_float(rgb[..., :3])), channel_axis=-1)
+    ab = lab[..., 1:].reshape(-1, 2).double() / AB_SCALE
+    return np.array([*ab.mean(0).tolist(), *ab.std(0).tolist(), 1.0], dtype=np.float32)
+
+
+def sample_codes(prior: dict, k: int, seed: int = 0) -> np.ndarray:
+    """``k`` colour codes drawn from a model's prior of reference codes (a Gaussian).
+
+    Sampling the code and then colourising given it is ancestral sampling of
+    p(code) p(colour | L, code): each draw is a plausible global palette, and the
+    model places it on the image's structures.
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.multivariate_normal(prior["mean"], prior["cov"], size=k)
+    draws[:, 2:] = np.abs(draws[:, 2:])  # spreads are positive
+    return np.concatenate([draws, np.ones((k, 1))], 1).astype(np.float32)
+
+
+def hint_maps(shape: tuple[int, ...], hints) -> np.ndarray:
+    """Hint maps ``(..., Y, X, 3)`` (a / 110, b / 110, mask) from a user's hints.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The gray image's shape ``(..., Y, X)``.
+    hints : list of ((coords), (r, g, b)) or (rgb image, mask)
+        Points with leading coordinates first and RGB in [0, 1]; each colours a
+        3 x 3 square. Or a colour image of the image's shape plus ``(..., 3)``
+        with a boolean mask of the pixels that are hints.
+    """
+    maps = np.zeros((*shape, 3), dtype=np.float32)
+    if isinstance(hints, tuple) and len(hints) == 2 and np.ndim(hints[1]) == len(shape):
+        rgb, mask = np.asarray(hints[0]), np.asarray(hints[1], dtype=bool)
+        if rgb.shape != (*shape, 3) or mask.shape != tuple(shape):
+            raise ValueError(
+                f"hint image and mask must have shapes {(*shape, 3)} and {tuple(shape)}, "
+                f"got {rgb.shape} and {mask.shape}"
+            )
+        maps[mask, :2] = _ab(rgb[mask])
+        maps[mask, 2] = 1
+        return maps
+    r = HINT_SIZE // 2
+    for item in hints:
+        try:
+            coords, colour = item
+            coords = tuple(int(round(c)) for c in coords)
+            colour = np.asarray(colour, dtype=np.float32).reshape(3)
+        except (TypeError, ValueError):
+            raise ValueError(f"a hint is ((coords...), (r, g, b)), got {item!r}") from None
+        if len(coords) != len(shape) or not all(0 <= c < n for c, n in zip(coords, shape)):
+            raise ValueError(f"hint at {coords} is outside the image of shape {tuple(shape)}")
+        if colour.min() < 0 or colour.max() > 1:
+            raise ValueError(f"hint colours are RGB in [0, 1], got {tuple(colour)}")
+        y, x = coords[-2:]
+        window = (*coords[:-2], slice(max(y - r, 0), y + r + 1), slice(max(x - r, 0), x + r + 1))
+        maps[window] = [*_ab(colour[None])[0], 1.0]
+    return maps
+
+
+def _ab(rgb: np.ndarray) -> np.ndarray:
+    lab = rgb_to_lab(torch.from_numpy(np.asarray(rgb, dtype=np.float32)), channel_axis=-1)
+    return (lab[..., 1:] / AB_SCALE).numpy()
+
+
+def chroma_uncertainty(samples: np.ndarray) -> np.ndarray:
+    """Per-pixel spread of chroma over colourings stacked on the first axis.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (k, ..., Y, X, 3)
+        sRGB colourings, as ``colorize(..., samples=k)`` returns them.
+
+    Returns
+    -------
+    ndarray, shape (..., Y, X)
+        ``sqrt(var(a) + var(b))`` over the samples, in CIELAB units.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim < 4 or samples.shape[0] < 2 or samples.shape[-1] != 3:
+        raise ValueError(f"expected (k >= 2, ..., Y, X, 3) colourings, got shape {samples.shape}")
+    ab = rgb_to_lab(torch.from_numpy(samples), channel_axis=-1)[..., 1:]
+    return ab.var(0, unbiased=False).sum(-1).sqrt().numpy()
+
+
+# -- training ----------------------------------------------------------------------------
+
+
+def random_hints(ab: torch.Tensor, n: int, part: slice, rng: torch.Generator) -> torch.Tensor:
+    """Hint maps sampled from the truth, as user-guided colourisation trains them.
+
+    For a global batch of ``n`` (this process's ``part`` of it): a fifth get no
+    hints, most get a log-uniform number (1 to 100) of 3 x 3 hints at random
+    places, and some get dense blobs covering much of the patch (what propagating
+    colour from the previous slice of a stack looks like).
+    """
+    _, _, h, w = ab.shape
+    kind = torch.rand(n, generator=rng)[part]
+    count = torch.pow(100.0, torch.rand(n, generator=rng))[part]
+    points = torch.rand(n, 1, h, w, generator=rng)[part] < (count / (h * w))[:, None, None, None]
+    blobs = torch.rand(n, 1, h // 16, w // 16, generator=rng)[part]
+    cover = torch.rand(n, generator=rng)[part]
+    blobs = (
+        F.interpolate(blobs, size=(h, w), mode="bilinear") < 0.3 + 0.65 * cover[:, None, None, None]
+    )
+    mask = F.max_pool2d(points.float(), HINT_SIZE, 1, HINT_SIZE // 2)
+    mask = torch.where((kind >= 0.85)[:, None, None, None], blobs.float(), mask)
+    mask = mask * (kind >= 0.2)[:, None, None, None]
+    return torch.cat([ab / AB_SCALE * mask, mask], 1)
+
+
+def codes_from(ref_ab: torch.Tensor, n: int, part: slice, rng: torch.Generator) -> torch.Tensor:
+    """Codes of reference crops for half the batch (flag 1), none for the other half."""
+    flat = ref_ab.flatten(2) / AB_SCALE
+    given = (torch.rand(n, generator=rng)[part] < 0.5).to(ref_ab)
+    code = torch.cat([flat.mean(2), flat.std(2), torch.ones_like(given)[:, None]], 1)
+    return code * given[:, None]
