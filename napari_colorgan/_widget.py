@@ -82,6 +82,16 @@ class ColorizeWidget(Container):
         self._scope = RadioButtons(
             label="process", choices=[CURRENT_SLICE, WHOLE_LAYER, LIVE], value=CURRENT_SLICE
         )
+        # guidance, for a guided model: hints recolour the current slice as they are edited
+        nullable = {"nullable": True}
+        self._hints = create_widget(
+            annotation="napari.layers.Points", label="hints", options=nullable
+        )
+        self._reference = create_widget(
+            annotation="napari.layers.Image", label="reference", options=nullable
+        )
+        self._samples = SpinBox(label="samples", value=0, min=0, max=32)
+        self._hints.changed.connect(self._watch_hints)
         self._run = PushButton(text="Colorize")
         self._run.changed.connect(self._on_click)
         super().__init__(
@@ -94,16 +104,23 @@ class ColorizeWidget(Container):
                 self._tile_size,
                 self._render_scale,
                 self._scope,
+                self._hints,
+                self._reference,
+                self._samples,
                 self._run,
             ]
         )
         self.state = State.IDLE
         self.worker = None
         self._progress = None
+        self._watched = None
+        self._rerun = False
         self._describe_model()
 
     def reset_choices(self, *_):
         self._image.reset_choices()
+        self._hints.reset_choices()
+        self._reference.reset_choices()
 
     @property
     def model(self) -> str:
@@ -149,6 +166,59 @@ class ColorizeWidget(Container):
             geometry["scale"] = tuple(s * f for s, f in zip(geometry["scale"], factors))
         return np.asarray(data[lead]), {key: value[-2:] for key, value in geometry.items()}
 
+    # -- guidance ----------------------------------------------------------------------
+
+    def _guidance(self, layer, data) -> dict:
+        """Hints (points on what is processed), reference and samples for the library."""
+        guidance = {}
+        points = self._hints.value
+        if points is not None and len(points.data):
+            world = [points.data_to_world(p) for p in points.data]
+            coords = [layer.world_to_data(w) for w in world]
+            if data.ndim == 2 and layer.ndim > 2:  # the current slice: its points only
+                here = layer.world_to_data(self._viewer.dims.point)[:-2]
+                on = [np.allclose(np.round(c[:-2]), np.round(here)) for c in coords]
+                coords = [c[-2:] for c, keep in zip(coords, on) if keep]
+                colours = [f for f, keep in zip(points.face_color, on) if keep]
+            else:
+                colours = list(points.face_color)
+            inside = [
+                (tuple(int(round(v)) for v in c), tuple(float(x) for x in f[:3]))
+                for c, f in zip(coords, colours)
+                if all(0 <= round(v) < n for v, n in zip(c, data.shape))
+            ]
+            guidance["hints"] = inside or None
+        reference = self._reference.value
+        if reference is not None:
+            if not reference.rgb:
+                raise ValueError(f"reference layer {reference.name!r} is not a colour (RGB) layer")
+            guidance["reference"] = np.asarray(
+                reference.data[0] if reference.multiscale else reference.data
+            )
+        if self._samples.value:
+            guidance["samples"] = self._samples.value
+        return guidance
+
+    def _watch_hints(self, points) -> None:
+        """Recolour the current slice whenever the hint points or their colours change."""
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._hints_edited)
+            self._watched.events.face_color.disconnect(self._hints_edited)
+        self._watched = points
+        if points is not None:
+            points.events.data.connect(self._hints_edited)
+            points.events.face_color.connect(self._hints_edited)
+            if "guided" in self._model.choices:
+                self._model.value = "guided"
+
+    def _hints_edited(self, *_) -> None:
+        if self._scope.value != CURRENT_SLICE or self._image.value is None:
+            return
+        if self.state is State.RUNNING:
+            self._rerun = True  # once the run in flight ends
+        else:
+            self.start()
+
     # -- run / cancel ------------------------------------------------------------------
 
     def _on_click(self) -> None:
@@ -184,6 +254,9 @@ class ColorizeWidget(Container):
             # stack; a multiscale layer's smallest level is enough to estimate it
             stats = layer.data[-1] if layer.multiscale else layer.data
             normalize = intensity_range(as_dask(stats) if is_lazy(stats) else stats)
+            guidance = self._guidance(layer, data)
+            if guidance:
+                data = np.asarray(data)
             steps = iter_colorize(
                 data,
                 self.model,
@@ -191,6 +264,7 @@ class ColorizeWidget(Container):
                 device=self._device.value,
                 normalize=normalize,
                 render_scale=self._render_scale.value,
+                **guidance,
             )
         except ValueError as err:  # bad input or weights: the library's message says why
             self.state = State.FAILED
@@ -238,7 +312,22 @@ class ColorizeWidget(Container):
         self._progress.update(done - self._progress.n)
 
     def _on_done(self, rgb: np.ndarray, name: str, geometry: dict) -> None:
-        self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
+        if self._samples.value and rgb.ndim == len(geometry["scale"]) + 2:
+            from .guide import chroma_uncertainty
+
+            stacked = {
+                "scale": (1.0, *geometry["scale"]),
+                "translate": (0.0, *geometry["translate"]),
+            }
+            self._viewer.add_image(
+                rgb, name=f"{name} samples", rgb=True, contrast_limits=(0, 1), **stacked
+            )
+            spread = chroma_uncertainty(rgb)
+            self._viewer.add_image(spread, name=f"{name} uncertainty", colormap="magma", **geometry)
+        elif name in self._viewer.layers and self._watched is not None:
+            self._viewer.layers[name].data = rgb  # a hint edit: recolour in place
+        else:
+            self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE
 
     def _on_error(self, err: Exception) -> None:
@@ -255,3 +344,6 @@ class ColorizeWidget(Container):
             self._progress.close()
             self._progress = None
         self._run.text = "Colorize"
+        if self._rerun:
+            self._rerun = False
+            self.start()

@@ -9,6 +9,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -74,6 +76,28 @@ def _parser() -> argparse.ArgumentParser:
         help="dask.distributed scheduler for zarr outputs, e.g. tcp://host:8786 (default: "
         "threads in this process)",
     )
+    g = c.add_argument_group("guidance (a guided model, e.g. --model guided; in-memory images)")
+    g.add_argument(
+        "--hint",
+        action="append",
+        default=[],
+        metavar="Y,X,#RRGGBB",
+        help="a colour you know at a pixel (leading coordinates first for a stack); repeat",
+    )
+    g.add_argument("--reference", type=Path, help="colour image whose palette to follow")
+    g.add_argument(
+        "--samples",
+        type=int,
+        metavar="K",
+        help="K plausible colourings (OUTPUT_sample<i>) and their chroma spread "
+        "(OUTPUT_uncertainty.tif, CIELAB units)",
+    )
+    g.add_argument(
+        "--temporal",
+        action="store_true",
+        help="colourise the first axis in order, each plane following the last: no flicker",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampled palettes")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("models", help="list the shipped models", description="List the shipped models.")
@@ -157,8 +181,73 @@ def _colorize(args) -> int:
     return _colorize_file(args, source, normalize)
 
 
+def _parse_hint(text: str) -> tuple[tuple[int, ...], tuple[float, float, float]]:
+    """``"Y,X,#RRGGBB"`` (leading coordinates first) as ``((y, x), (r, g, b))``."""
+    *coords, colour = text.split(",")
+    try:
+        if not coords or not (colour.startswith("#") and len(colour) == 7):
+            raise ValueError
+        rgb = tuple(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+        return tuple(int(c) for c in coords), rgb
+    except ValueError:
+        raise ValueError(f"--hint {text!r}: expected Y,X,#RRGGBB, e.g. 120,340,#c03050") from None
+
+
+def _colorize_guided(args, source, normalize) -> int:
+    """Guidance needs the whole image: read, colourise in memory, write atomically."""
+    from .engine.io import open_image, read_rgb, write_image
+    from .engine.pipeline import colorize
+    from .guide import chroma_uncertainty
+
+    image = (
+        source
+        if isinstance(source, np.ndarray)
+        else np.asarray(open_image(source, level=args.level)[0])
+    )
+    rgb = colorize(
+        image,
+        args.model,
+        tile_size=args.tile_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        normalize=normalize,
+        hints=[_parse_hint(h) for h in args.hint] or None,
+        reference=None if args.reference is None else read_rgb(args.reference),
+        samples=args.samples,
+        temporal=args.temporal,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    if args.samples is None:
+        written = [write_image(args.output, rgb, args.dtype)]
+    else:
+        out = args.output
+        written = [
+            write_image(out.with_name(f"{out.stem}_sample{i}{out.suffix}"), sample, args.dtype)
+            for i, sample in enumerate(rgb)
+        ]
+        spread = out.with_name(f"{out.stem}_uncertainty.tif")
+        _write_float_tiff(spread, chroma_uncertainty(rgb))
+        written.append(spread)
+    for path in written:
+        print(f"wrote {Path(path).resolve()}")
+    return 0
+
+
+def _write_float_tiff(path: Path, data: np.ndarray) -> None:
+    """A float32 TIFF, written beside and renamed into place."""
+    import tifffile
+
+    tmp = path.with_name(f".{path.name}.partial")
+    tifffile.imwrite(tmp, data.astype(np.float32))
+    os.replace(tmp, path)
+
+
 def _colorize_file(args, source, normalize) -> int:
     from .engine.pipeline import colorize_to_file
+
+    if args.hint or args.reference or args.samples is not None or args.temporal:
+        return _colorize_guided(args, source, normalize)
 
     out = colorize_to_file(
         source,
