@@ -240,3 +240,47 @@ def test_finetune_widget_needs_a_colour_layer(make_napari_viewer):
     widget = FinetuneWidget(viewer)
     widget.start()
     assert widget.state is State.FAILED
+
+
+def test_editing_a_hint_recolours_the_view(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    truth = skimage.data.immunohistochemistry()[256:384, :128]
+    import napari_colorgan as ncg
+
+    image = viewer.add_image(ncg.to_gray(truth), name="ihc")
+    points = viewer.add_points([[40, 40]], face_color=[[0.6, 0.4, 0.2, 1]], name="hints")
+    widget = ColorizeWidget(viewer)
+    widget.reset_choices()
+    widget._image.value, widget._device.value = image, "cpu"
+    widget._hints.value = points
+    assert widget._model.value == "guided"  # picked for hints
+    widget.start()
+    qtbot.waitUntil(lambda: widget.state is State.DONE, timeout=60_000)
+    before = viewer.layers["ihc colorized"].data.copy()
+    points.face_color = [[0.1, 0.9, 0.1, 1]]  # the user recolours the hint: green
+    qtbot.waitUntil(
+        lambda: (
+            widget.state is State.DONE
+            and not widget._rerun
+            and not np.array_equal(viewer.layers["ihc colorized"].data, before)
+        ),
+        timeout=60_000,
+    )
+    after = viewer.layers["ihc colorized"].data
+    assert [lay.name for lay in viewer.layers] == ["ihc", "hints", "ihc colorized"]
+    assert after[40, 40, 1] > before[40, 40, 1]  # greener where the hint is
+
+
+def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(skimage.data.camera()[:96, :96], name="cam", scale=(2.0, 2.0))
+    widget = ColorizeWidget(viewer)
+    widget._image.value, widget._device.value = image, "cpu"
+    widget._model.value = "guided"
+    widget._samples.value = 3
+    widget.start()
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
+    samples = viewer.layers["cam colorized samples"]
+    spread = viewer.layers["cam colorized uncertainty"]
+    assert samples.data.shape == (3, 96, 96, 3) and tuple(samples.scale) == (1.0, 2.0, 2.0)
+    assert spread.data.shape == (96, 96) and spread.colormap.name == "magma"

