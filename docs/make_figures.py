@@ -1,7 +1,8 @@
 """Make the README's before/after pictures from the held-out samples.
 
 Run from the repository root:  python docs/make_figures.py
-Writes docs/images/*.png: gray input | colorized by the shipped model | true colour.
+Writes docs/images/*.png: gray input | colorized by the shipped model of that domain |
+true colour.
 """
 
 from pathlib import Path
@@ -29,6 +30,9 @@ def panel(*images: np.ndarray, gap: int = 8) -> np.ndarray:
     return np.rint(np.concatenate(parts[:-1], axis=1) * 255).astype(np.uint8)
 
 
+MODELS = {"he": "histology", "ihc": "histology", "hubble": "astronomy", "flower": "general"}
+
+
 def held_out_pairs() -> dict[str, np.ndarray]:
     """Colour truths that no recipe trains on."""
     he = iio.imread(ROOT / "sample_data" / "he_crop_rgb.png")[..., :3] / 255
@@ -42,10 +46,9 @@ def held_out_pairs() -> dict[str, np.ndarray]:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    model = ncg.load_model("general", device="cpu")
     for name, truth in held_out_pairs().items():
         gray = ncg.to_gray(truth)
-        colour = ncg.colorize(gray, model, normalize="none")
+        colour = ncg.colorize(gray, MODELS[name], device="cpu", normalize="none")
         iio.imwrite(OUT / f"{name}.png", panel(gray, colour, truth))
         print(f"wrote {OUT / f'{name}.png'}")
 

@@ -7,7 +7,16 @@ plugin discovery) does not import torch.
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["colorize", "colorize_to_file", "list_models", "load_model", "metrics", "to_gray"]
+__all__ = [
+    "chroma_uncertainty",
+    "colorize",
+    "colorize_to_file",
+    "finetune",
+    "list_models",
+    "load_model",
+    "metrics",
+    "to_gray",
+]
 
 _LAZY = {
     "colorize": "napari_colorgan.engine.pipeline",
@@ -16,6 +25,8 @@ _LAZY = {
     "list_models": "napari_colorgan.models.registry",
     "load_model": "napari_colorgan.models.registry",
     "WeightsError": "napari_colorgan.models.registry",
+    "chroma_uncertainty": "napari_colorgan.guide",
+    "finetune": "napari_colorgan.train.transfer",
 }
 
 
