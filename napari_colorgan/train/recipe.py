@@ -110,6 +110,7 @@ def _name(spec: dict) -> str:
     for key in ("rows", "cols", "frames"):
         if key in spec:
             parts.append(f"{key}={spec[key][0]:g}-{spec[key][1]:g}")
-    if "every" in spec:
-        parts.append(f"every={spec['every']}")
+    for key in ("every", "weight"):
+        if key in spec:
+            parts.append(f"{key}={spec[key]:g}")
     return " ".join(parts)

@@ -117,8 +117,8 @@ def load_images(specs: list[dict], base: Path | None = None):
     images : list of ndarray
         Float RGB in [0, 1]; a ``"video:"`` entry gives several frames.
     weights : list of float
-        Sampling weight of each image: the square root of an entry's area, shared
-        evenly among a video's frames.
+        Sampling weight of each image: the square root of an entry's area (times its
+        ``weight`` key, if any), shared evenly among a video's frames.
     """
     images, weights = [], []
     for s in specs:
@@ -131,7 +131,7 @@ def load_images(specs: list[dict], base: Path | None = None):
             part = [load_source(s["source"], **cut)]
         area = part[0].shape[0] * part[0].shape[1]
         images += part
-        weights += [area**0.5 / len(part)] * len(part)
+        weights += [s.get("weight", 1.0) * area**0.5 / len(part)] * len(part)
     return images, weights
 
 
