@@ -6,7 +6,8 @@ from collections.abc import Generator
 
 import numpy as np
 
-from ..color import intensity_range, to_unit_range, warn_nonfinite
+from ..color import intensity_range, warn_nonfinite
+from .planes import run_planes
 from .tiling import BLENDS, RENDER_SCALES
 
 
@@ -194,7 +195,7 @@ def iter_colorize(
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     settings = (tile_size, batch_size, overlap, render_scale, blend)
     if hints is None and reference is None and samples is None and not temporal:
-        return _run_planes(image, net, low, high, settings)
+        return run_planes(image, net, low, high, settings)
     from .guided import run_guided
 
     return run_guided(image, net, low, high, settings, hints, reference, samples, temporal, seed)
@@ -217,42 +218,6 @@ def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=Non
     net = model if hasattr(model, "halo") else load_model(model, device)
     low, high = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
     return net, low, high
-
-
-def _run_planes(image, net, low, high, settings, hints=None, code=None, follow=None):
-    """Colourise plane by plane into a new array, yielding tile progress.
-
-    ``hints`` are hint maps of the whole image; ``follow(gray, index, out)`` may
-    return extra hint maps for a plane from what is done already (temporal mode).
-    """
-    from .runner import colorize_plane
-
-    tile_size, batch_size, overlap, render_scale, blend = settings
-    lead = image.shape[:-2]
-    planes = list(np.ndindex(lead)) if lead else [()]
-    out = np.empty((*image.shape, 3), dtype=np.float32)
-    done = 0
-    for index in planes:
-        gray = to_unit_range(np.asarray(image[index]), low, high)
-        plane_hints = None if hints is None else hints[index]
-        if follow is not None:
-            plane_hints = follow(gray, index, out, plane_hints)
-        steps = colorize_plane(
-            net,
-            gray,
-            out[index],
-            tile_size=tile_size,
-            batch_size=batch_size,
-            halo=overlap,
-            render_scale=render_scale,
-            blend=blend,
-            hints=plane_hints,
-            code=code,
-        )
-        for tiles_done, per_plane in steps:
-            yield done + tiles_done, per_plane * len(planes)
-        done += per_plane
-    return out
 
 
 def colorize_to_file(
