@@ -68,7 +68,7 @@ class LossPlot(QWidget):
 class FinetuneWidget(Container):
     """Fine-tune a model on open colour (RGB) layers and save it as a weights file.
 
-    The encoder stays frozen for the first half of the steps; training runs in a
+    The encoder stays frozen for the first 30 % of the steps; training runs in a
     worker thread with a live loss plot and a progress bar, and Cancel stops it
     within a step without writing anything.
 

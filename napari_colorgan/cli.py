@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         help="adapt a model to your images",
         description=(
             "Fine-tune a model on a few colour images of a new domain: the encoder stays "
-            "frozen for the first half of the steps, then all layers train at a lower rate."
+            "frozen for the first 30 % of the steps, then all layers train at half the rate."
         ),
     )
     f.add_argument("--base", default="general", help="shipped name or .safetensors path")

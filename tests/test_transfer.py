@@ -43,7 +43,7 @@ def test_cli_finetune_writes_a_loadable_model(tmp_path, capsys):
     model = ncg.load_model(out, device="cpu")
     prov = model.config["provenance"]
     assert prov["base"] == "general" and prov["data"] == ["he_crop_rgb.png"] and prov["steps"] == 4
-    assert prov["train_config"]["freeze_encoder"] == 2 and prov["train_config"]["base"] == "general"
+    assert prov["train_config"]["freeze_encoder"] == 1 and prov["train_config"]["base"] == "general"
 
 
 def test_finetune_needs_images():

@@ -15,9 +15,9 @@ def finetune_trainer(
     images,
     steps: int = 300,
     *,
-    frozen_fraction: float = 0.5,
-    lr: float = 1e-4,
-    unfrozen_lr_scale: float = 0.3,
+    frozen_fraction: float = 0.3,
+    lr: float = 4e-4,
+    unfrozen_lr_scale: float = 0.5,
     batch: int = 8,
     patch: int = 128,
     seed: int = 0,
@@ -97,7 +97,7 @@ def finetune(
     progress : bool, optional
         Show a tqdm progress bar.
     **kwargs
-        ``frozen_fraction`` (0.5), ``lr`` (1e-4), ``unfrozen_lr_scale`` (0.3),
+        ``frozen_fraction`` (0.3), ``lr`` (4e-4), ``unfrozen_lr_scale`` (0.5),
         ``batch`` (8), ``patch`` (128), ``seed`` (0), ``device`` ("auto").
 
     Returns
