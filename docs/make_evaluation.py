@@ -59,7 +59,8 @@ WINDOWS = {
 
 
 def slug(name: str) -> str:
-    return name.split(",")[0].split(" (")[0].replace("&", "").replace(".jpg", "").lower()
+    name = name.split(",")[0].split(" (")[0].replace("&", "").replace(".jpg", "")
+    return name.lower().replace(" ", "_")
 
 
 def main() -> None:
