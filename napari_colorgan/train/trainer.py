@@ -30,7 +30,7 @@ from .data import Augment, PatchSampler, load_frames, load_source
 
 ENCODER = ("stem", "encoders", "downs", "bottleneck")
 CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
-LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "perceptual")
+LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "hint", "perceptual")
 
 
 class TrainingDiverged(RuntimeError):
@@ -72,6 +72,7 @@ class TrainConfig:
     r1_every: int = 4
     gp: float = 10.0
     chroma: float = 0.0
+    hint: float = 0.0
     perceptual: str = ""
     perceptual_weight: float = 1.0
     ema: float = 0.999
@@ -268,6 +269,10 @@ class Trainer:
                 loss_fm = losses.feature_matching(real_feats, fake_feats)
                 loss_g = loss_g + c.adv * loss_adv + c.fm * loss_fm
                 logs.update(adv=loss_adv, fm=loss_fm)
+            if guided and c.hint:
+                loss_hint = losses.hint_fidelity(self._as_ab(L, fake), ab, hints[:, 2:])
+                loss_g = loss_g + c.hint * loss_hint
+                logs["hint"] = loss_hint
             if c.chroma:
                 loss_chroma = losses.chroma_deficit(self._as_ab(L, fake), ab)
                 loss_g = loss_g + c.chroma * loss_chroma
