@@ -128,3 +128,15 @@ def test_devices():
             pick_device("cuda:0")
     with pytest.raises(ValueError, match="unknown device"):
         pick_device("tpu7")
+
+
+def test_header_length_that_looks_like_a_pickle_is_still_safetensors(tmp_path, random_generator):
+    """A header length whose first byte is 0x80 (the pickle marker) must load."""
+    from napari_colorgan.models.registry import save_weights
+
+    path = tmp_path / "m.safetensors"
+    save_weights(path, random_generator, provenance={"pad": ""})
+    n = int.from_bytes(path.read_bytes()[:8], "little")
+    save_weights(path, random_generator, provenance={"pad": "x" * ((0x80 - n) % 256)})
+    assert path.read_bytes()[0] == 0x80
+    assert ncg.load_model(path, device="cpu").provenance["pad"].startswith("x")

@@ -126,7 +126,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def _refuse_foreign_container(path: Path) -> None:
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    if head[8:9] == b"{":  # a safetensors header (its length may start with any byte)
+        return
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise WeightsError(
             f"{path} is a pickle/zip checkpoint (e.g. torch.save); napari-colorgan never "
