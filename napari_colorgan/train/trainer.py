@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import json
 import math
 import os
@@ -201,10 +202,21 @@ class Trainer:
             losses.VGGFeatures.from_file(c.perceptual).to(self.device) if c.perceptual else None
         )
         self.amp = self.device.type == "cuda"
-        self.mean_ab = _mean_ab(images, self.sampler.weights)
         self.step = 0
         self.checkpoint: Path | None = None
         set_encoder_trainable(self.G, c.freeze_encoder <= 0)
+
+    @functools.cached_property
+    def mean_ab(self) -> list[float]:
+        """The training data's mean chroma (a, b), each image weighted as it is sampled.
+
+        Computed when first asked for (evaluation, saving), not before training starts.
+        """
+        from ..color import rgb_to_lab
+
+        means = [rgb_to_lab(im)[1:].mean((1, 2)) for im in self.sampler.images]
+        mean = (torch.stack(means).double() * self.sampler.weights[:, None]).sum(0)
+        return [round(float(v), 4) for v in mean]
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -547,18 +559,6 @@ def _average_gradients(module: torch.nn.Module, world: int) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
-
-
-def _mean_ab(images, weights: torch.Tensor) -> list[float]:
-    """The training data's mean chroma (a, b), each image weighted as it is sampled."""
-    from ..color import rgb_to_lab
-
-    means = [
-        rgb_to_lab(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1))[1:].mean((1, 2))
-        for im in images
-    ]
-    mean = (torch.stack(means).double() * weights[:, None]).sum(0)
-    return [round(float(v), 4) for v in mean]
 
 
 class _CsvLog:
