@@ -321,6 +321,7 @@ def _distributed(device: str | None):
     try:
         yield
     finally:
+        dist.barrier()  # rank 0 saves last; gloo aborts a rank torn down early
         dist.destroy_process_group()
 
 

@@ -24,4 +24,5 @@ if __name__ == "__main__":
         record = {"world": trainer.world, "losses": sum(losses, []), "params": params}
         torch.save(record, sys.argv[1])
     if distributed:
+        dist.barrier()  # as the CLI does: no rank is torn down while rank 0 saves
         dist.destroy_process_group()
