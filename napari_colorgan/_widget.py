@@ -62,6 +62,7 @@ class ColorizeWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
+        from .engine.spread import HINT_REACH
         from .models.registry import list_models
 
         self._viewer = viewer
@@ -87,6 +88,8 @@ class ColorizeWidget(Container):
         self._hints = create_widget(
             annotation="napari.layers.Points", label="hints", options=nullable
         )
+        self._hint_reach = SpinBox(label="hint reach", value=HINT_REACH, min=0, max=512)
+        self._hint_reach.changed.connect(self._reach_changed)
         self._reference = create_widget(
             annotation="napari.layers.Image", label="reference", options=nullable
         )
@@ -105,6 +108,7 @@ class ColorizeWidget(Container):
                 self._render_scale,
                 self._scope,
                 self._hints,
+                self._hint_reach,
                 self._reference,
                 self._samples,
                 self._run,
@@ -188,6 +192,7 @@ class ColorizeWidget(Container):
                 if all(0 <= round(v) < n for v, n in zip(c, data.shape))
             ]
             guidance["hints"] = inside or None
+            guidance["hint_reach"] = self._hint_reach.value
         reference = self._reference.value
         if reference is not None:
             if not reference.rgb:
@@ -210,6 +215,10 @@ class ColorizeWidget(Container):
             points.events.face_color.connect(self._hints_edited)
             if "guided" in self._model.choices:
                 self._model.value = "guided"
+
+    def _reach_changed(self, *_) -> None:
+        if self._hints.value is not None:
+            self._hints_edited()
 
     def _hints_edited(self, *_) -> None:
         if self._scope.value != CURRENT_SLICE or self._image.value is None:

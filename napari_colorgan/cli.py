@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="Y,X,#RRGGBB",
         help="a colour you know at a pixel (leading coordinates first for a stack); repeat",
     )
+    g.add_argument(
+        "--hint-reach",
+        type=int,
+        metavar="PIXELS",
+        help="how far a hint's colour spreads over similar lightness (default: 48; "
+        "0: the network alone)",
+    )
     g.add_argument("--reference", type=Path, help="colour image whose palette to follow")
     g.add_argument(
         "--samples",
@@ -212,6 +219,7 @@ def _colorize_guided(args, source, normalize) -> int:
         device=args.device,
         normalize=normalize,
         hints=[_parse_hint(h) for h in args.hint] or None,
+        **({} if args.hint_reach is None else {"hint_reach": args.hint_reach}),
         reference=None if args.reference is None else read_rgb(args.reference),
         samples=args.samples,
         temporal=args.temporal,

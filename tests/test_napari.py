@@ -269,6 +269,18 @@ def test_editing_a_hint_recolours_the_view(make_napari_viewer, qtbot):
     after = viewer.layers["ihc colorized"].data
     assert [lay.name for lay in viewer.layers] == ["ihc", "hints", "ihc colorized"]
     assert after[40, 40, 1] > before[40, 40, 1]  # greener where the hint is
+    near = np.s_[30:51, 30:51, 1]
+    widget._hint_reach.value = 0  # the network alone: the hint's surroundings follow less
+    qtbot.waitUntil(
+        lambda: (
+            widget.state is State.DONE
+            and not widget._rerun
+            and not np.array_equal(viewer.layers["ihc colorized"].data, after)
+        ),
+        timeout=60_000,
+    )
+    alone = viewer.layers["ihc colorized"].data
+    assert alone[near].mean() < after[near].mean() - 0.02
 
 
 def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot):

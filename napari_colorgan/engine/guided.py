@@ -10,11 +10,17 @@ from ..guide import hint_maps, reference_code, sample_codes
 from ..models.generator import AB_SCALE
 from .planes import run_planes
 
-FOLLOW_TOLERANCE = 2.0  # L* units: a pixel this close to the previous plane keeps its colour
+FOLLOW_TOLERANCE = 5.0  # L* units: a pixel this close to the previous plane keeps its colour
 
 
-def run_guided(image, net, low, high, settings, hints, reference, samples, temporal, seed):
-    """:func:`run_planes` with guidance; a generator of progress returning the colour."""
+def run_guided(image, net, low, high, settings, guidance, seed, hint_reach):
+    """:func:`run_planes` with guidance; a generator of progress returning the colour.
+
+    ``guidance`` holds :func:`~napari_colorgan.colorize`'s hints, reference, samples
+    and temporal.
+    """
+    hints, reference = guidance["hints"], guidance["reference"]
+    samples, temporal = guidance["samples"], guidance["temporal"]
     if not getattr(net.arch, "guided", False):
         raise ValueError(
             "hints, reference, samples and temporal need a guided model, e.g. model='guided'"
@@ -25,7 +31,9 @@ def run_guided(image, net, low, high, settings, hints, reference, samples, tempo
         raise ValueError(f"temporal needs a stack (T or Z, Y, X), got shape {image.shape}")
     if samples is None:
         code = None if reference is None else reference_code(reference)
-        return (yield from run_planes(image, net, low, high, settings, maps, code, follow))
+        return (
+            yield from run_planes(image, net, low, high, settings, maps, code, follow, hint_reach)
+        )
     if samples < 2:
         raise ValueError(f"samples must be at least 2, got {samples}")
     prior = net.provenance.get("code_prior")
@@ -33,7 +41,7 @@ def run_guided(image, net, low, high, settings, hints, reference, samples, tempo
         raise ValueError("this model has no palette prior to sample from")
     results = []
     for code in sample_codes(prior, samples, seed):
-        steps = run_planes(image, net, low, high, settings, maps, code, follow)
+        steps = run_planes(image, net, low, high, settings, maps, code, follow, hint_reach)
         results.append((yield from steps))
     return np.stack(results)
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..color import intensity_range, warn_nonfinite
 from .planes import run_planes
+from .spread import HINT_REACH
 from .tiling import BLENDS, RENDER_SCALES
 
 
@@ -55,6 +56,7 @@ def colorize(
     render_scale: int = 1,
     blend: str = "none",
     hints=None,
+    hint_reach: int = HINT_REACH,
     reference=None,
     samples: int | None = None,
     temporal: bool = False,
@@ -97,6 +99,9 @@ def colorize(
         Colours the user knows, for a guided model (``"guided"``): points with
         leading coordinates first and RGB in [0, 1], or a colour image with a
         boolean mask of the hinted pixels. See :func:`napari_colorgan.guide.hint_maps`.
+    hint_reach : int, optional
+        Pixels over which a hint pulls the colour of similar lightness towards its
+        own (an edge-aware spread after the network); 0 leaves hints to the network.
     reference : array-like, shape (..., Y, X, 3), optional
         A colour image of the same kind whose palette the result should follow.
     samples : int, optional
@@ -156,6 +161,7 @@ def colorize(
         render_scale=render_scale,
         blend=blend,
         seed=seed,
+        hint_reach=hint_reach,
         **guidance,
     )
     return _drive(_with_unit(steps, "tile"), progress)
@@ -173,6 +179,7 @@ def iter_colorize(
     render_scale: int = 1,
     blend: str = "none",
     hints=None,
+    hint_reach: int = HINT_REACH,
     reference=None,
     samples: int | None = None,
     temporal: bool = False,
@@ -198,7 +205,8 @@ def iter_colorize(
         return run_planes(image, net, low, high, settings)
     from .guided import run_guided
 
-    return run_guided(image, net, low, high, settings, hints, reference, samples, temporal, seed)
+    guidance = {"hints": hints, "reference": reference, "samples": samples, "temporal": temporal}
+    return run_guided(image, net, low, high, settings, guidance, seed, hint_reach)
 
 
 def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=None, render_scale=1):

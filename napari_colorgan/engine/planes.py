@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..color import to_unit_range
+from .spread import HINT_REACH
 
 
-def run_planes(image, net, low, high, settings, hints=None, code=None, follow=None):
+def run_planes(
+    image, net, low, high, settings, hints=None, code=None, follow=None, hint_reach=HINT_REACH
+):
     """Colourise plane by plane into a new array, yielding tile progress.
 
     ``hints`` are hint maps of the whole image; ``follow(gray, index, out, hints)`` may
-    return extra hint maps for a plane from what is done already (temporal mode).
+    return extra hint maps for a plane from what is done already (temporal mode);
+    ``hint_reach`` is :func:`~napari_colorgan.engine.runner.colorize_plane`'s.
     """
     from .runner import colorize_plane
 
@@ -36,6 +40,7 @@ def run_planes(image, net, low, high, settings, hints=None, code=None, follow=No
             blend=blend,
             hints=plane_hints,
             code=code,
+            hint_reach=hint_reach,
         )
         for tiles_done, per_plane in steps:
             yield done + tiles_done, per_plane * len(planes)

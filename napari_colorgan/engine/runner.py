@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
+from .spread import HINT_REACH, HintSpread
 from .tiling import BLENDS, RENDER_SCALES, Tile, padded_shape, round_up, tile_grid
 
 _GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
@@ -65,6 +66,7 @@ def colorize_plane(
     blend: str = "none",
     hints: np.ndarray | None = None,
     code: np.ndarray | None = None,
+    hint_reach: int = HINT_REACH,
 ) -> Iterator[tuple[int, int]]:
     """Colourise one gray plane into ``out``, yielding ``(tiles_done, tiles_total)``.
 
@@ -95,6 +97,10 @@ def colorize_plane(
     hints, code : ndarray, optional
         A guided model's ``(Y, X, 3)`` hint maps and its colour code (see
         :mod:`napari_colorgan.guide`); hints are tiled with L, so tiles stay exact.
+    hint_reach : int, optional
+        Pixels over which each hint pulls the colour of similar lightness towards
+        its own (:func:`~napari_colorgan.engine.spread.spread_hints`); 0 leaves the
+        hints to the network alone. The default halo grows by this much.
 
     Yields
     ------
@@ -105,6 +111,8 @@ def colorize_plane(
         raise ValueError(f"render_scale must be one of {RENDER_SCALES}, got {render_scale}")
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+    if hints is not None and hint_reach > 0:
+        model = HintSpread(model, hint_reach)
     halo = model.halo() if halo is None else round_up(halo, model.stride)
     if (hints is not None or code is not None) and not getattr(model.arch, "guided", False):
         raise ValueError("hints, a reference or samples need a guided model, e.g. 'guided'")
