@@ -4,7 +4,8 @@
 
 Rows (same SIZE x SIZE crop of the held-out IHC half, scaled up as needed):
   plain      colorize with the guided model and no hints (the reference)
-  20 hints   colorize with 20 hints
+  20 hints, network alone   colorize with 20 hints and hint_reach=0 (no spread)
+  20 hints   colorize with 20 hints, spread over the default reach
   napari     change one hint's colour in a Points layer of a real viewer, until the
              colourised layer shows the new result (event, worker thread, layer update)
 Seconds are the median of --repeat runs.
@@ -91,6 +92,10 @@ def main() -> None:
     model = ncg.load_model("guided", device="cpu")
     rows = {
         "plain": timed(lambda: ncg.colorize(gray, model, normalize="none"), args.repeat),
+        "20 hints, network alone": timed(
+            lambda: ncg.colorize(gray, model, normalize="none", hints=hints, hint_reach=0),
+            args.repeat,
+        ),
         "20 hints": timed(
             lambda: ncg.colorize(gray, model, normalize="none", hints=hints), args.repeat
         ),

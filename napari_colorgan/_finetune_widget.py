@@ -9,12 +9,12 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, Select, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, Label, PushButton, Select, SpinBox
 from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QWidget
 
-from ._widget import State, _worker_body, available_devices
+from ._widget import State, WorkerWidget, available_devices
 
 if TYPE_CHECKING:
     import napari
@@ -65,7 +65,7 @@ class LossPlot(QWidget):
         painter.drawText(pad, h - pad, f"{lo:.3g}  (step {s1})")
 
 
-class FinetuneWidget(Container):
+class FinetuneWidget(WorkerWidget):
     """Fine-tune a model on open colour (RGB) layers and save it as a weights file.
 
     The encoder stays frozen for the first 30 % of the steps; training runs in a
@@ -77,6 +77,8 @@ class FinetuneWidget(Container):
     viewer : napari.viewer.Viewer
         The viewer whose RGB layers are offered as training images.
     """
+
+    title = "Fine-tune"
 
     def __init__(self, viewer: napari.viewer.Viewer):
         from .models.registry import list_models
@@ -94,7 +96,7 @@ class FinetuneWidget(Container):
         self._out = FileEdit(
             label="save as", mode="w", filter="*.safetensors", value="finetuned.safetensors"
         )
-        self._run = PushButton(text="Fine-tune")
+        self._run = PushButton(text=self.title)
         self._run.changed.connect(self._on_click)
         self._status = Label(label="")
         super().__init__(
@@ -129,16 +131,8 @@ class FinetuneWidget(Container):
         path = str(self._base_file.value)
         return path if path not in ("", ".") else self._base.value
 
-    def _on_click(self) -> None:
-        if self.state is State.RUNNING:
-            self.cancel()
-        else:
-            self.start()
-
     def start(self) -> None:
         """Check the choices, then fine-tune in a worker thread."""
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         from .train.transfer import finetune_trainer
@@ -164,21 +158,8 @@ class FinetuneWidget(Container):
         names = [lay.name for lay in layers]
         out = self._out.value
         self.plot.clear()
-        self._progress = progress(total=self._steps.value, desc="Fine-tuning")
-        self.worker = create_worker(_worker_body, _train(trainer, out, names), _start_thread=False)
-        self.worker.yielded.connect(self._on_step)
-        self.worker.returned.connect(self._on_done)
-        self.worker.errored.connect(self._on_error)
-        self.worker.aborted.connect(self._on_cancelled)
-        self.worker.finished.connect(self._on_finished)
-        self.state = State.RUNNING
-        self._run.text = "Cancel"
-        self.worker.start()
-
-    def cancel(self) -> None:
-        """Stop after the step in progress; no weights file is written."""
-        if self.worker is not None:
-            self.worker.quit()
+        steps = _train(trainer, out, names)
+        self._launch(steps, "Fine-tuning", self._steps.value, self._on_step, self._on_done)
 
     def _on_step(self, item: tuple[int, dict]) -> None:
         step, logs = item
@@ -189,21 +170,9 @@ class FinetuneWidget(Container):
         self.state = State.DONE
         self._status.value = f"saved {path}"
 
-    def _on_error(self, err: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.state = State.FAILED
-        show_error(f"Fine-tune failed: {err}")
-
     def _on_cancelled(self) -> None:
-        self.state = State.CANCELLED
+        super()._on_cancelled()
         self._status.value = "cancelled: nothing saved"
-
-    def _on_finished(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
-        self._run.text = "Fine-tune"
 
 
 def _train(trainer, out, names):

@@ -50,7 +50,61 @@ def _worker_body(steps):
     return (yield from steps)
 
 
-class ColorizeWidget(Container):
+class WorkerWidget(Container):
+    """A dock widget whose button runs a library generator in a napari worker thread.
+
+    The subclass makes the button ``self._run`` and a ``start()`` that checks its
+    settings and calls :meth:`_launch`. The button reads :attr:`title` while idle and
+    *Cancel* while running; errors are shown as notifications; a progress bar closes
+    when the work ends, however it ends.
+    """
+
+    title = ""
+
+    def _on_click(self) -> None:
+        if self.state is State.RUNNING:
+            self.cancel()
+        else:
+            self.start()
+
+    def _launch(self, steps, desc: str, total: int, on_yield, on_return) -> None:
+        """Run ``steps`` in a worker: ``on_yield`` per item, ``on_return`` with the result."""
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+
+        self._progress = progress(total=total, desc=desc)
+        self.worker = create_worker(_worker_body, steps, _start_thread=False)
+        self.worker.yielded.connect(on_yield)
+        self.worker.returned.connect(on_return)
+        self.worker.errored.connect(self._on_error)
+        self.worker.aborted.connect(self._on_cancelled)
+        self.worker.finished.connect(self._on_finished)
+        self.state = State.RUNNING
+        self._run.text = "Cancel"
+        self.worker.start()
+
+    def cancel(self) -> None:
+        """Stop after the batch or step in flight; nothing is added or written."""
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _on_error(self, err: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        self.state = State.FAILED
+        show_error(f"{self.title} failed: {err}")
+
+    def _on_cancelled(self) -> None:
+        self.state = State.CANCELLED
+
+    def _on_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._run.text = self.title
+
+
+class ColorizeWidget(WorkerWidget):
     """Colourise an image layer into a new RGB layer: current slice, whole layer or live.
 
     *live* adds a lazy layer at once that colourises each plane as it is viewed.
@@ -60,6 +114,8 @@ class ColorizeWidget(Container):
     viewer : napari.viewer.Viewer
         The viewer whose layers are offered and receive the result.
     """
+
+    title = "Colorize"
 
     def __init__(self, viewer: napari.viewer.Viewer):
         from .engine.spread import HINT_REACH
@@ -95,7 +151,7 @@ class ColorizeWidget(Container):
         )
         self._samples = SpinBox(label="samples", value=0, min=0, max=32)
         self._hints.changed.connect(self._watch_hints)
-        self._run = PushButton(text="Colorize")
+        self._run = PushButton(text=self.title)
         self._run.changed.connect(self._on_click)
         super().__init__(
             widgets=[
@@ -230,16 +286,8 @@ class ColorizeWidget(Container):
 
     # -- run / cancel ------------------------------------------------------------------
 
-    def _on_click(self) -> None:
-        if self.state is State.RUNNING:
-            self.cancel()
-        else:
-            self.start()
-
     def start(self) -> None:
         """Check the settings, then colourise in a worker thread."""
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         from .color import intensity_range
@@ -280,16 +328,13 @@ class ColorizeWidget(Container):
             show_error(f"Colorize: {err}")
             return
         name = f"{layer.name} colorized"
-        self._progress = progress(total=0, desc=f"Colorizing {layer.name}")
-        self.worker = create_worker(_worker_body, steps, _start_thread=False)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(lambda rgb: self._on_done(rgb, name, geometry))
-        self.worker.errored.connect(self._on_error)
-        self.worker.aborted.connect(self._on_cancelled)
-        self.worker.finished.connect(self._on_finished)
-        self.state = State.RUNNING
-        self._run.text = "Cancel"
-        self.worker.start()
+        self._launch(
+            steps,
+            f"Colorizing {layer.name}",
+            0,
+            self._on_progress,
+            lambda rgb: self._on_done(rgb, name, geometry),
+        )
 
     def _add_live(self, layer, data, geometry) -> None:
         """A lazy RGB layer: napari computes only the planes it shows."""
@@ -309,11 +354,6 @@ class ColorizeWidget(Container):
         name = f"{layer.name} colorized"
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE
-
-    def cancel(self) -> None:
-        """Stop after the batch in flight; no layer is added."""
-        if self.worker is not None:
-            self.worker.quit()
 
     def _on_progress(self, step: tuple[int, int]) -> None:
         done, total = step
@@ -339,20 +379,8 @@ class ColorizeWidget(Container):
             self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE
 
-    def _on_error(self, err: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.state = State.FAILED
-        show_error(f"Colorize failed: {err}")
-
-    def _on_cancelled(self) -> None:
-        self.state = State.CANCELLED
-
     def _on_finished(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
-        self._run.text = "Colorize"
+        super()._on_finished()
         if self._rerun:
             self._rerun = False
             self.start()
