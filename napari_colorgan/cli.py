@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
         help="dask.distributed scheduler for zarr outputs, e.g. tcp://host:8786 (default: "
         "threads in this process)",
     )
-    g = c.add_argument_group("guidance (a guided model, e.g. --model guided; in-memory images)")
+    g = c.add_argument_group(
+        "guidance (a guided model, e.g. --model guided; all but --reference load the image)"
+    )
     g.add_argument(
         "--hint",
         action="append",
@@ -252,9 +254,10 @@ def _write_float_tiff(path: Path, data: np.ndarray) -> None:
 
 
 def _colorize_file(args, source, normalize) -> int:
+    from .engine.io import read_rgb
     from .engine.pipeline import colorize_to_file
 
-    if args.hint or args.reference or args.samples is not None or args.temporal:
+    if args.hint or args.samples is not None or args.temporal:
         return _colorize_guided(args, source, normalize)
 
     out = colorize_to_file(
@@ -269,6 +272,7 @@ def _colorize_file(args, source, normalize) -> int:
         device=args.device,
         normalize=normalize,
         render_scale=args.render_scale,
+        reference=None if args.reference is None else read_rgb(args.reference),
         progress=not args.quiet,
     )
     print(f"wrote {Path(out).resolve()}")

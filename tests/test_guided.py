@@ -88,6 +88,40 @@ def test_reference_palette_changes_the_result(guided):
     np.testing.assert_allclose(rgb2lab(followed)[..., 0], rgb2lab(plain)[..., 0], atol=0.05)
 
 
+def test_a_reference_streams_with_lazy_input_and_files(guided, tmp_path, capsys):
+    """A reference is one code for every chunk: dask, zarr and file outputs take it."""
+    import dask.array as da
+    import zarr
+
+    hubble = skimage.data.hubble_deep_field()
+    gray = ncg.to_gray(hubble[:320, 600:].astype(np.float32) / 255)
+    reference = hubble[:, :600]
+    whole = ncg.colorize(gray, guided, normalize="none", reference=reference)
+    lazy = ncg.colorize(
+        da.from_array(gray, chunks=96), guided, normalize="none", reference=reference
+    )
+    np.testing.assert_allclose(lazy.compute(), whole, atol=1 / 255)
+    with pytest.raises(ValueError, match="need an in-memory array"):
+        ncg.colorize(da.from_array(gray), guided, hints=[((3, 3), (1, 0, 0))])
+    with pytest.raises(ValueError, match="needs a guided model"):
+        ncg.colorize(da.from_array(gray), "general", reference=reference)
+
+    import imageio.v3 as iio
+    import tifffile
+
+    src, ref, out = tmp_path / "in.tif", tmp_path / "ref.png", tmp_path / "out.zarr"
+    tifffile.imwrite(src, (gray * 65535).round().astype(np.uint16), tile=(128, 128))
+    iio.imwrite(ref, reference)
+    args = ["colorize", str(src), str(out), "--model", "guided", "--quiet"]
+    assert main([*args, "--reference", str(ref), "--normalize", "0,65535"]) == 0
+    written = zarr.open_group(str(out), mode="r")
+    streamed = np.asarray(written[next(iter(written.array_keys()))])
+    np.testing.assert_allclose(streamed, whole, atol=1 / 255)
+    # resuming into it without the same palette is refused, naming what changed
+    assert main([*args, "--normalize", "0,65535"]) == 1
+    assert "reference_code" in capsys.readouterr().err
+
+
 def test_samples_are_diverse_plausible_and_reproducible(guided, ihc_heldout):
     gray = ncg.to_gray(ihc_heldout[:128, :128])
     samples = ncg.colorize(gray, guided, normalize="none", samples=4, seed=1)

@@ -48,12 +48,22 @@ def aligned_chunks(image, halo: int, stride: int, tile_size: int):
 
 
 def colorize_lazy(
-    image, net, low: float, high: float, *, tile_size: int, batch_size, halo, render_scale=1
+    image,
+    net,
+    low: float,
+    high: float,
+    *,
+    tile_size: int,
+    batch_size,
+    halo,
+    render_scale=1,
+    code=None,
 ):
     """Lazy ``(..., Y, X, 3)`` float32 colourisation of a dask/zarr array.
 
     Parameters are those of :func:`~napari_colorgan.engine.pipeline.colorize`,
-    with ``low, high`` the global intensity range already computed.
+    with ``low, high`` the global intensity range already computed and ``code`` a
+    guided model's colour code (a reference's palette), the same for every chunk.
     """
     import dask.array as da
 
@@ -80,7 +90,7 @@ def colorize_lazy(
         meta=np.empty((0,) * (ndim + 1), np.float32),
         token="colorize",
         model=model,
-        settings=(low, high, batch_size, render_scale, depth, image.numblocks),
+        settings=(low, high, batch_size, render_scale, depth, image.numblocks, code),
     )
 
 
@@ -89,7 +99,7 @@ def _colorize_block(block: np.ndarray, model, settings, block_info=None) -> np.n
     from ..models.registry import load_model
     from .runner import colorize_plane
 
-    low, high, batch_size, render_scale, depth, numblocks = settings
+    low, high, batch_size, render_scale, depth, numblocks, code = settings
     net = load_model(*model) if isinstance(model, tuple) else model
     where = block_info[0]["chunk-location"]
     ndim = block.ndim
@@ -109,6 +119,7 @@ def _colorize_block(block: np.ndarray, model, settings, block_info=None) -> np.n
             tile_size=max(block.shape[-2:]),
             batch_size=batch_size,
             render_scale=render_scale,
+            code=code,
         ):
             pass
     return out[(*crop, slice(None))]

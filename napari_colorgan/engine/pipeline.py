@@ -103,7 +103,8 @@ def colorize(
         Pixels over which a hint pulls the colour of similar lightness towards its
         own (an edge-aware spread after the network); 0 leaves hints to the network.
     reference : array-like, shape (..., Y, X, 3), optional
-        A colour image of the same kind whose palette the result should follow.
+        A colour image of the same kind whose palette the result should follow; the
+        only guidance that also works on dask/zarr input (one code for every chunk).
     samples : int, optional
         Return this many plausible colourings stacked on a new first axis, each
         from a palette drawn from the model's prior (see ``chroma_uncertainty``).
@@ -133,8 +134,8 @@ def colorize(
 
     guidance = {"hints": hints, "reference": reference, "samples": samples, "temporal": temporal}
     if is_lazy(image):
-        if any(v not in (None, False) for v in guidance.values()):
-            raise ValueError("hints, reference, samples and temporal need an in-memory array")
+        if hints is not None or samples is not None or temporal:
+            raise ValueError("hints, samples and temporal need an in-memory array")
         if blend != "none":
             raise ValueError(f"blend={blend!r} needs a numpy array; lazy results are exact tiles")
         net, low, high = _prepare(
@@ -149,6 +150,7 @@ def colorize(
             batch_size=batch_size,
             halo=overlap,
             render_scale=render_scale,
+            code=_reference_code(net, reference),
         )
     steps = iter_colorize(
         image,
@@ -241,6 +243,7 @@ def colorize_to_file(
     device: str = "auto",
     normalize="auto",
     render_scale: int = 1,
+    reference=None,
     progress: bool = False,
 ):
     """Colourise a file (or array) into a file, streaming where the format allows.
@@ -280,6 +283,7 @@ def colorize_to_file(
         device=device,
         normalize=normalize,
         render_scale=render_scale,
+        reference=reference,
     )
     return _drive(steps, progress)
 
@@ -297,6 +301,7 @@ def iter_colorize_to_file(
     device="auto",
     normalize="auto",
     render_scale=1,
+    reference=None,
 ):
     """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
     from pathlib import Path
@@ -319,6 +324,7 @@ def iter_colorize_to_file(
             device=device,
             normalize=normalize,
             render_scale=render_scale,
+            reference=reference,
         )
         rgb = yield from _with_unit(steps, "tile")
         return write_image(dst, rgb, dtype)
@@ -328,6 +334,7 @@ def iter_colorize_to_file(
     net, low, high = _prepare(
         image, model, tile_size, None, device, normalize, batch_size, render_scale
     )
+    code = _reference_code(net, reference)
     rgb = colorize_lazy(
         image,
         net,
@@ -337,6 +344,7 @@ def iter_colorize_to_file(
         batch_size=batch_size,
         halo=None,
         render_scale=render_scale,
+        code=code,
     )
     attrs = {
         "source": _identity(src) if is_path else "array",
@@ -345,6 +353,8 @@ def iter_colorize_to_file(
         "tile_size": tile_size,
         "render_scale": render_scale,
     }
+    if code is not None:  # a resumed output must follow the same palette
+        attrs["reference_code"] = [round(float(v), 6) for v in code]
     if dst.suffix.lower() == ".zarr":
         ome = dst.name.lower().endswith(".ome.zarr")
         steps = write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume)
@@ -353,6 +363,17 @@ def iter_colorize_to_file(
     else:
         yield from write_tiff(rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume)
     return dst
+
+
+def _reference_code(net, reference):
+    """The colour code of a reference for a guided model, or None without one."""
+    if reference is None:
+        return None
+    if not getattr(net.arch, "guided", False):
+        raise ValueError("a reference needs a guided model, e.g. model='guided'")
+    from ..guide import reference_code
+
+    return reference_code(reference)
 
 
 def _with_unit(steps, unit: str):
