@@ -273,7 +273,8 @@ class ColorizeWidget(WorkerWidget):
                 self._model.value = "guided"
 
     def _reach_changed(self, *_) -> None:
-        if self._hints.value is not None:
+        points = self._hints.value
+        if points is not None and len(points.data):
             self._hints_edited()
 
     def _hints_edited(self, *_) -> None:
@@ -312,7 +313,7 @@ class ColorizeWidget(WorkerWidget):
             stats = layer.data[-1] if layer.multiscale else layer.data
             normalize = intensity_range(as_dask(stats) if is_lazy(stats) else stats)
             guidance = self._guidance(layer, data)
-            if guidance:
+            if "hints" in guidance or "samples" in guidance:  # a reference streams
                 data = np.asarray(data)
             steps = iter_colorize(
                 data,
@@ -350,6 +351,7 @@ class ColorizeWidget(WorkerWidget):
             tile_size=self._tile_size.value,
             device=self._device.value,
             render_scale=self._render_scale.value,
+            reference=self._guidance(layer, data).get("reference"),  # one code: it streams
         )
         name = f"{layer.name} colorized"
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)

@@ -102,6 +102,7 @@ def colorize(
     hint_reach : int, optional
         Pixels over which a hint pulls the colour of similar lightness towards its
         own (an edge-aware spread after the network); 0 leaves hints to the network.
+        It also carries ``temporal`` mode's colours to moved pixels.
     reference : array-like, shape (..., Y, X, 3), optional
         A colour image of the same kind whose palette the result should follow; the
         only guidance that also works on dask/zarr input (one code for every chunk).

@@ -99,8 +99,9 @@ def colorize_plane(
         :mod:`napari_colorgan.guide`); hints are tiled with L, so tiles stay exact.
     hint_reach : int, optional
         Pixels over which each hint pulls the colour of similar lightness towards
-        its own (:func:`~napari_colorgan.engine.spread.spread_hints`); 0 leaves the
-        hints to the network alone. The default halo grows by this much.
+        its own (:func:`~napari_colorgan.engine.spread.spread_hints`; ``colorize``
+        mode); 0 leaves the hints to the network alone. The halo, given or default,
+        grows by this much (plus 8).
 
     Yields
     ------
@@ -111,13 +112,19 @@ def colorize_plane(
         raise ValueError(f"render_scale must be one of {RENDER_SCALES}, got {render_scale}")
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
-    if hints is not None and hint_reach > 0:
-        model = HintSpread(model, hint_reach)
-    halo = model.halo() if halo is None else round_up(halo, model.stride)
     if (hints is not None or code is not None) and not getattr(model.arch, "guided", False):
         raise ValueError("hints, a reference or samples need a guided model, e.g. 'guided'")
     if hints is not None and render_scale != 1:
         raise ValueError("hints are applied at full resolution: use render_scale=1")
+    if hint_reach < 0:
+        raise ValueError(f"hint_reach must be >= 0, got {hint_reach}")
+    if hints is not None and hint_reach > 0 and model.mode == "colorize":
+        if blend != "none":
+            raise ValueError("hints are spread exactly only with blend='none'")
+        model = HintSpread(model, hint_reach)
+        if halo is not None:  # the caller's halo is the generator's context
+            halo += model.margin
+    halo = model.halo() if halo is None else round_up(halo, model.stride)
     if code is not None:
         code = torch.as_tensor(code, dtype=torch.float32, device=next(model.parameters()).device)
     if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB

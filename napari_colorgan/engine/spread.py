@@ -86,13 +86,13 @@ def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 class HintSpread(nn.Module):
-    """A guided generator followed by :func:`spread_hints`, with the halo that keeps
-    tiling exact.
+    """A guided ``colorize`` generator followed by :func:`spread_hints`, with the halo
+    that keeps tiling exact.
 
     Parameters
     ----------
     model : Generator
-        A guided generator.
+        A guided generator in ``colorize`` mode.
     reach : int
         See :func:`spread_hints`.
     """
@@ -111,14 +111,22 @@ class HintSpread(nn.Module):
 
     @property
     def stride(self) -> int:
-        return self.model.stride
+        """The generator's stride, and a multiple of the spread's pooled cells."""
+        return math.lcm(self.model.stride, _CELL)
+
+    @property
+    def margin(self) -> int:
+        """Context the spread adds to the generator's: the reach and two pooled cells."""
+        return self.reach + 2 * _CELL
 
     def halo(self) -> int:
-        """The generator's halo plus the reach and the pooled cells' extent."""
-        return round_up(self.model.halo() + self.reach + 2 * _CELL, self.stride)
+        """The generator's halo plus :attr:`margin`."""
+        return round_up(self.model.halo() + self.margin, self.stride)
 
     def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         ab = self.model(x) if code is None else self.model(x, code)
         if x.shape[1] == 1:
             return ab
-        return spread_hints(x[:, :1], x[:, 1:], ab, self.reach)
+        # in float32 even under autocast: the blurred hint mass overflows float16
+        with torch.autocast(x.device.type, enabled=False):
+            return spread_hints(x[:, :1].float(), x[:, 1:].float(), ab.float(), self.reach)
