@@ -257,29 +257,25 @@ def test_editing_a_hint_recolours_the_view(make_napari_viewer, qtbot):
     widget.start()
     qtbot.waitUntil(lambda: widget.state is State.DONE, timeout=60_000)
     before = viewer.layers["ihc colorized"].data.copy()
+
+    def recoloured_from(old):
+        qtbot.waitUntil(
+            lambda: (
+                widget.state is State.DONE
+                and not widget._rerun
+                and not np.array_equal(viewer.layers["ihc colorized"].data, old)
+            ),
+            timeout=60_000,
+        )
+        return viewer.layers["ihc colorized"].data
+
     points.face_color = [[0.1, 0.9, 0.1, 1]]  # the user recolours the hint: green
-    qtbot.waitUntil(
-        lambda: (
-            widget.state is State.DONE
-            and not widget._rerun
-            and not np.array_equal(viewer.layers["ihc colorized"].data, before)
-        ),
-        timeout=60_000,
-    )
-    after = viewer.layers["ihc colorized"].data
+    after = recoloured_from(before)
     assert [lay.name for lay in viewer.layers] == ["ihc", "hints", "ihc colorized"]
     assert after[40, 40, 1] > before[40, 40, 1]  # greener where the hint is
     near = np.s_[30:51, 30:51, 1]
     widget._hint_reach.value = 0  # the network alone: the hint's surroundings follow less
-    qtbot.waitUntil(
-        lambda: (
-            widget.state is State.DONE
-            and not widget._rerun
-            and not np.array_equal(viewer.layers["ihc colorized"].data, after)
-        ),
-        timeout=60_000,
-    )
-    alone = viewer.layers["ihc colorized"].data
+    alone = recoloured_from(after)
     assert alone[near].mean() < after[near].mean() - 0.02
 
 
