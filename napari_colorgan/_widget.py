@@ -249,16 +249,21 @@ class ColorizeWidget(WorkerWidget):
             ]
             guidance["hints"] = inside or None
             guidance["hint_reach"] = self._hint_reach.value
-        reference = self._reference.value
+        reference = self._reference_image()
         if reference is not None:
-            if not reference.rgb:
-                raise ValueError(f"reference layer {reference.name!r} is not a colour (RGB) layer")
-            guidance["reference"] = np.asarray(
-                reference.data[0] if reference.multiscale else reference.data
-            )
+            guidance["reference"] = reference
         if self._samples.value:
             guidance["samples"] = self._samples.value
         return guidance
+
+    def _reference_image(self) -> np.ndarray | None:
+        """The chosen reference layer's colours (its full-resolution level)."""
+        reference = self._reference.value
+        if reference is None:
+            return None
+        if not reference.rgb:
+            raise ValueError(f"reference layer {reference.name!r} is not a colour (RGB) layer")
+        return np.asarray(reference.data[0] if reference.multiscale else reference.data)
 
     def _watch_hints(self, points) -> None:
         """Recolour the current slice whenever the hint points or their colours change."""
@@ -351,7 +356,7 @@ class ColorizeWidget(WorkerWidget):
             tile_size=self._tile_size.value,
             device=self._device.value,
             render_scale=self._render_scale.value,
-            reference=self._guidance(layer, data).get("reference"),  # one code: it streams
+            reference=self._reference_image(),  # one code for every chunk: it streams
         )
         name = f"{layer.name} colorized"
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)

@@ -30,7 +30,7 @@ def run_guided(image, net, low, high, settings, guidance, seed, hint_reach):
     if temporal and image.ndim < 3:
         raise ValueError(f"temporal needs a stack (T or Z, Y, X), got shape {image.shape}")
     if samples is None:
-        code = None if reference is None else reference_code(reference)
+        code = palette_code(net, reference)
         return (
             yield from run_planes(image, net, low, high, settings, maps, code, follow, hint_reach)
         )
@@ -44,6 +44,15 @@ def run_guided(image, net, low, high, settings, guidance, seed, hint_reach):
         steps = run_planes(image, net, low, high, settings, maps, code, follow, hint_reach)
         results.append((yield from steps))
     return np.stack(results)
+
+
+def palette_code(net, reference) -> np.ndarray | None:
+    """A reference's colour code for a guided model; None without a reference."""
+    if reference is None:
+        return None
+    if not getattr(net.arch, "guided", False):
+        raise ValueError("a reference needs a guided model, e.g. model='guided'")
+    return reference_code(reference)
 
 
 def _follow_previous(gray, index, out, hints):

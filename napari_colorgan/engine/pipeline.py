@@ -7,6 +7,7 @@ from collections.abc import Generator
 import numpy as np
 
 from ..color import intensity_range, warn_nonfinite
+from .guided import palette_code, run_guided
 from .planes import run_planes
 from .spread import HINT_REACH
 from .tiling import BLENDS, RENDER_SCALES
@@ -151,7 +152,7 @@ def colorize(
             batch_size=batch_size,
             halo=overlap,
             render_scale=render_scale,
-            code=_reference_code(net, reference),
+            code=palette_code(net, reference),
         )
     steps = iter_colorize(
         image,
@@ -206,8 +207,6 @@ def iter_colorize(
     settings = (tile_size, batch_size, overlap, render_scale, blend)
     if hints is None and reference is None and samples is None and not temporal:
         return run_planes(image, net, low, high, settings)
-    from .guided import run_guided
-
     guidance = {"hints": hints, "reference": reference, "samples": samples, "temporal": temporal}
     return run_guided(image, net, low, high, settings, guidance, seed, hint_reach)
 
@@ -335,7 +334,7 @@ def iter_colorize_to_file(
     net, low, high = _prepare(
         image, model, tile_size, None, device, normalize, batch_size, render_scale
     )
-    code = _reference_code(net, reference)
+    code = palette_code(net, reference)
     rgb = colorize_lazy(
         image,
         net,
@@ -364,17 +363,6 @@ def iter_colorize_to_file(
     else:
         yield from write_tiff(rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume)
     return dst
-
-
-def _reference_code(net, reference):
-    """The colour code of a reference for a guided model, or None without one."""
-    if reference is None:
-        return None
-    if not getattr(net.arch, "guided", False):
-        raise ValueError("a reference needs a guided model, e.g. model='guided'")
-    from ..guide import reference_code
-
-    return reference_code(reference)
 
 
 def _with_unit(steps, unit: str):

@@ -61,8 +61,10 @@ def spread_hints(
     for level in torch.arange(0, 100 + LEVEL_STEP, LEVEL_STEP).tolist():
         near = ((L - level) / LEVEL_STEP).abs()
         source = torch.exp(-(near**2) / 2) * (near <= 2.5) * mask  # hints of this L*
+        if not bool(source.any()):
+            continue
         at = (1 - near).clamp_min(0)  # pixels of this L*, linear between levels
-        if not bool(source.any()) or not bool(at.any()):
+        if not bool(at.any()):
             continue
         pooled = F.avg_pool2d(torch.cat([delta * source, source], 1), _CELL) * _CELL**2
         spread = F.interpolate(_blur(pooled, kernel), scale_factor=_CELL, mode="bilinear")
