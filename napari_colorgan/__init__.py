@@ -16,6 +16,7 @@ __all__ = [
     "load_model",
     "metrics",
     "to_gray",
+    "WeightsError",
 ]
 
 _LAZY = {

@@ -19,7 +19,7 @@ def read_zarr(path) -> list[tuple]:
     import dask.array as da
     import zarr
 
-    from .engine.io import ome_multiscale, open_image
+    from .io.readers import ome_multiscale, open_image
 
     if isinstance(path, list):
         path = path[0]
@@ -39,7 +39,7 @@ def _colour_layer(group, multiscale: dict, name: str, path: Path) -> tuple:
     """An OME-Zarr with a channel axis as a multiscale RGB layer (channel moved last)."""
     import dask.array as da
 
-    from .engine.io import check_finished, dataset_scale
+    from .io.readers import check_finished, dataset_scale
 
     check_finished(group, path)
     channel = multiscale["axes"].index("c")

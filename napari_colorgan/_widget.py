@@ -296,9 +296,9 @@ class ColorizeWidget(WorkerWidget):
         """Check the settings, then colourise in a worker thread."""
         from napari.utils.notifications import show_error
 
-        from .color import intensity_range
         from .engine.lazy import as_dask, is_lazy
         from .engine.pipeline import iter_colorize
+        from .io.scaling import intensity_range
 
         layer = self._image.value
         if layer is None:

@@ -15,8 +15,9 @@ def write_rgb(path: str, data, meta: dict) -> list[str]:
     """
     import dask.array as da
 
-    from .engine.io import to_unit_float, write_image
-    from .engine.zarr_sink import write_zarr
+    from .io.scaling import to_unit_float
+    from .io.writers import write_image
+    from .io.zarr_sink import write_zarr
 
     if isinstance(data, list):  # multiscale: write the full resolution
         data = data[0]

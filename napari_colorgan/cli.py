@@ -172,8 +172,8 @@ def _normalize_arg(text: str):
 
 
 def _colorize(args) -> int:
-    from .engine.io import open_image
     from .engine.pipeline import to_gray
+    from .io.readers import open_image
 
     normalize = _normalize_arg(args.normalize)
     source = args.input
@@ -204,9 +204,10 @@ def _parse_hint(text: str) -> tuple[tuple[int, ...], tuple[float, float, float]]
 
 def _colorize_guided(args, source, normalize) -> int:
     """Guidance needs the whole image: read, colourise in memory, write atomically."""
-    from .engine.io import open_image, read_rgb, write_image
     from .engine.pipeline import colorize
     from .guide import chroma_uncertainty
+    from .io.readers import open_image, read_rgb
+    from .io.writers import write_image
 
     image = (
         source
@@ -248,14 +249,15 @@ def _write_float_tiff(path: Path, data: np.ndarray) -> None:
     """A float32 TIFF, written beside and renamed into place."""
     import tifffile
 
-    tmp = path.with_name(f".{path.name}.partial")
-    tifffile.imwrite(tmp, data.astype(np.float32))
-    os.replace(tmp, path)
+    from .io.atomic import atomic_write
+
+    with atomic_write(path) as tmp:
+        tifffile.imwrite(tmp, data.astype(np.float32))
 
 
 def _colorize_file(args, source, normalize) -> int:
-    from .engine.io import read_rgb
     from .engine.pipeline import colorize_to_file
+    from .io.readers import read_rgb
 
     if args.hint or args.samples is not None or args.temporal:
         return _colorize_guided(args, source, normalize)
@@ -294,7 +296,7 @@ def _models(_args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .engine.io import read_rgb
+    from .io.readers import read_rgb
     from .models.registry import shipped_regression
     from .train.evaluate import evaluate_model, format_table
 

@@ -1,7 +1,8 @@
-"""Colour conversions in torch and intensity normalisation of grayscale input.
+"""Colour conversions in torch.
 
 CIELAB uses the D65 illuminant and the 2-degree observer, as ``skimage.color``.
-Ranges: L in [0, 100]; a and b roughly in [-110, 110]. sRGB is float in [0, 1].
+Ranges: L in [0, 100]; a and b roughly in [-AB_SCALE, AB_SCALE] = [-110, 110].
+sRGB is float in [0, 1].
 All conversions are differentiable and work on any batch shape, with the
 channel axis chosen by the keyword-only ``channel_axis`` (default ``-3``,
 i.e. ``(..., 3, Y, X)`` tensors as the networks use them).
@@ -9,9 +10,6 @@ i.e. ``(..., 3, Y, X)`` tensors as the networks use them).
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import torch
 
 # sRGB primaries to CIE XYZ, and the D65 reference white (skimage's values).
@@ -23,7 +21,9 @@ _XYZ_FROM_RGB = (
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
 _EPSILON = 0.008856  # (6/29)**3, where the cube root gives way to a line
 _KAPPA = 7.787
-_EPS = 1e-12
+# a and b are divided by this wherever a network reads or writes chroma
+AB_SCALE = 110.0
+_RGB_FROM_XYZ = torch.linalg.inv(torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64))
 
 
 def _channels_last(x: torch.Tensor, channel_axis: int) -> torch.Tensor:
@@ -97,8 +97,7 @@ def lab_to_rgb(lab: torch.Tensor, *, channel_axis: int = -3) -> torch.Tensor:
     fy = (L + 16) / 116
     f = torch.stack((fy + a / 500, fy, (fy - b / 200).clamp_min(16 / 116 - 1e-6)), dim=-1)
     white = torch.tensor(_WHITE_D65, dtype=x.dtype, device=x.device)
-    m_inv = torch.linalg.inv(torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64))
-    linear = (_f_inv(f) * white) @ m_inv.T.to(dtype=x.dtype, device=x.device)
+    linear = (_f_inv(f) * white) @ _RGB_FROM_XYZ.T.to(dtype=x.dtype, device=x.device)
     return _linear_to_srgb(linear).movedim(-1, channel_axis)
 
 
@@ -155,131 +154,3 @@ def lightness_to_gray(L: torch.Tensor) -> torch.Tensor:
     The inverse of :func:`gray_to_lightness`.
     """
     return _linear_to_srgb(_f_inv((L + 16) / 116).clamp(0, 1))
-
-
-# --------------------------------------------------------------------------- intensity
-
-
-def intensity_range(image, normalize="auto") -> tuple[float, float]:
-    """Global intensity range that maps ``image`` to [0, 1].
-
-    Parameters
-    ----------
-    image : array-like
-        numpy or dask array, grayscale, any integer or float dtype.
-    normalize : {"auto", "none"} or tuple of float, optional
-        - ``"auto"``: uint8 uses the fixed range (0, 255), so an 8-bit gray image
-          keeps its lightness; every other dtype uses the 0.1 and 99.9 percentiles
-          of the whole array (never per tile), ignoring NaN and infinities.
-        - ``"none"``: the data already lie in [0, 1].
-        - ``(low, high)``: a fixed range.
-
-    Returns
-    -------
-    (low, high) : tuple of float
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``normalize`` or a range with ``high <= low``.
-    """
-    if isinstance(normalize, str):
-        if normalize == "none":
-            return 0.0, 1.0
-        if normalize != "auto":
-            raise ValueError(f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}")
-        if image.dtype == np.uint8:
-            return 0.0, 255.0
-        low, high = _global_percentiles(image, (0.1, 99.9))
-    else:
-        try:
-            low, high = (float(v) for v in normalize)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
-            ) from None
-    if not high > low:
-        if high == low and isinstance(normalize, str):
-            return low, low + 1.0  # a constant image: map it to black
-        raise ValueError(f"normalize range needs high > low, got ({low}, {high})")
-    return low, high
-
-
-def _global_percentiles(image, q: tuple[float, float]) -> tuple[float, float]:
-    """Percentiles of a whole numpy or dask array.
-
-    Integers of up to 16 bits use a histogram summed over chunks: exact, one pass,
-    and identical for numpy and dask. Other numpy arrays use ``np.percentile`` on the
-    finite values; other dask arrays dask's approximate percentiles.
-    """
-    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
-        return _percentiles_from_histogram(image, q)
-    if isinstance(image, np.ndarray):
-        values = image if image.dtype.kind in "ui" else image[np.isfinite(image)]
-        if values.size == 0:
-            return 0.0, 1.0
-        low, high = np.percentile(values, q)
-        return float(low), float(high)
-    import dask.array as da
-
-    flat = image.ravel()
-    if flat.dtype.kind not in "ui":
-        flat = flat[da.isfinite(flat)]
-    try:
-        low, high = da.percentile(flat.astype(np.float64), list(q)).compute()
-    except ValueError:  # dask finds no finite value at all
-        return 0.0, 1.0
-    return float(low), float(high)
-
-
-def _percentiles_from_histogram(image, q) -> tuple[float, float]:
-    offset = int(np.iinfo(image.dtype).min)
-    bins = 1 << (8 * image.dtype.itemsize)
-
-    def count(block):
-        return np.bincount((block.ravel().astype(np.int64) - offset), minlength=bins)
-
-    if isinstance(image, np.ndarray):
-        counts = count(image)
-    else:  # a pairwise tree of sums keeps few histograms in memory at once
-        import dask
-
-        parts = [dask.delayed(count)(block) for block in image.to_delayed().ravel()]
-        while len(parts) > 1:
-            pairs = [dask.delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
-            parts = pairs + parts[len(pairs) * 2 :]
-        counts = parts[0].compute()
-    cum = np.cumsum(counts)
-    result = []
-    for p in q:  # linear interpolation between order statistics, as np.percentile
-        rank = p / 100 * (cum[-1] - 1)
-        below = int(np.floor(rank))
-        v0 = np.searchsorted(cum, below, side="right")
-        v1 = np.searchsorted(cum, below + 1, side="right")
-        result.append(float(v0 + (rank - below) * (v1 - v0)) + offset)
-    return result[0], result[1]
-
-
-def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Map intensities to float32 in [0, 1] with a fixed range.
-
-    NaN and -inf become 0 (black) and +inf becomes 1 (white); the caller's array
-    is not modified.
-    """
-    # float64 arithmetic: 32/64-bit integers and offset floats keep their precision
-    out = (block.astype(np.float64) - low) / (high - low)
-    if not np.isfinite(out).all():
-        out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
-
-
-def warn_nonfinite(image) -> None:
-    """Warn with a count when a numpy image holds NaN or infinities."""
-    if isinstance(image, np.ndarray) and image.dtype.kind == "f":
-        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
-        if bad:
-            warnings.warn(
-                f"{bad} NaN/inf pixels: excluded from the intensity statistics and "
-                "rendered black (NaN, -inf) or white (+inf)",
-                stacklevel=3,
-            )

@@ -1,8 +1,8 @@
 """Colour guidance for a guided generator: hint maps, reference codes, sampled codes.
 
-A guided generator reads, besides L, three hint maps (a / 110, b / 110 and a mask
+A guided generator reads, besides L, three hint maps (a and b / AB_SCALE and a mask
 of where a hint is) and a code of five numbers: a reference's mean a and b, their
-spreads (all / 110), and 1 when a reference is given. Hints are local inputs like
+spreads (all / AB_SCALE), and 1 when a reference is given. Hints are local inputs like
 L, so tiling stays exact; the code is the same for every tile.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from .color import rgb_to_lab
-from .models.generator import AB_SCALE
+from .color import AB_SCALE, rgb_to_lab
+from .io.scaling import to_unit_float
 
 HINT_SIZE = 3  # a hint colours a 3 x 3 square, as the training hints do
 
@@ -26,8 +25,6 @@ def reference_code(rgb) -> np.ndarray:
     rgb : array-like, shape (..., Y, X, 3)
         Colour reference, float in [0, 1] or integer.
     """
-    from .engine.io import to_unit_float
-
     rgb = np.asarray(rgb)
     if rgb.ndim < 3 or rgb.shape[-1] not in (3, 4):
         raise ValueError(
@@ -52,7 +49,7 @@ def sample_codes(prior: dict, k: int, seed: int = 0) -> np.ndarray:
 
 
 def hint_maps(shape: tuple[int, ...], hints) -> np.ndarray:
-    """Hint maps ``(..., Y, X, 3)`` (a / 110, b / 110, mask) from a user's hints.
+    """Hint maps ``(..., Y, X, 3)`` (a / AB_SCALE, b / AB_SCALE, mask) from a user's hints.
 
     Parameters
     ----------
@@ -115,37 +112,3 @@ def chroma_uncertainty(samples: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (k >= 2, ..., Y, X, 3) colourings, got shape {samples.shape}")
     ab = rgb_to_lab(torch.from_numpy(samples), channel_axis=-1)[..., 1:]
     return ab.var(0, unbiased=False).sum(-1).sqrt().numpy()
-
-
-# -- training ----------------------------------------------------------------------------
-
-
-def random_hints(ab: torch.Tensor, n: int, part: slice, rng: torch.Generator) -> torch.Tensor:
-    """Hint maps sampled from the truth, as user-guided colourisation trains them.
-
-    For a global batch of ``n`` (this process's ``part`` of it): a fifth get no
-    hints, most get a log-uniform number (1 to 100) of 3 x 3 hints at random
-    places, and some get dense blobs covering much of the patch (what propagating
-    colour from the previous slice of a stack looks like).
-    """
-    _, _, h, w = ab.shape
-    kind = torch.rand(n, generator=rng)[part]
-    count = torch.pow(100.0, torch.rand(n, generator=rng))[part]
-    points = torch.rand(n, 1, h, w, generator=rng)[part] < (count / (h * w))[:, None, None, None]
-    blobs = torch.rand(n, 1, h // 16, w // 16, generator=rng)[part]
-    cover = torch.rand(n, generator=rng)[part]
-    blobs = (
-        F.interpolate(blobs, size=(h, w), mode="bilinear") < 0.3 + 0.65 * cover[:, None, None, None]
-    )
-    mask = F.max_pool2d(points.float(), HINT_SIZE, 1, HINT_SIZE // 2)
-    mask = torch.where((kind >= 0.85)[:, None, None, None], blobs.float(), mask)
-    mask = mask * (kind >= 0.2)[:, None, None, None]
-    return torch.cat([ab / AB_SCALE * mask, mask], 1)
-
-
-def codes_from(ref_ab: torch.Tensor, n: int, part: slice, rng: torch.Generator) -> torch.Tensor:
-    """Codes of reference crops for half the batch (flag 1), none for the other half."""
-    flat = ref_ab.flatten(2) / AB_SCALE
-    given = (torch.rand(n, generator=rng)[part] < 0.5).to(ref_ab)
-    code = torch.cat([flat.mean(2), flat.std(2), torch.ones_like(given)[:, None]], 1)
-    return code * given[:, None]

@@ -6,13 +6,12 @@ import torch
 
 from napari_colorgan.color import (
     gray_to_lightness,
-    intensity_range,
     lab_to_rgb,
     lab_to_rgb_in_gamut,
     lightness_to_gray,
     rgb_to_lab,
-    to_unit_range,
 )
+from napari_colorgan.io.scaling import intensity_range, to_unit_range
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ import tifffile
 import zarr
 
 import napari_colorgan as ncg
-from napari_colorgan.engine.io import open_image
 from napari_colorgan.engine.pipeline import colorize_to_file
-from napari_colorgan.engine.zarr_sink import LEDGER, is_complete
+from napari_colorgan.io.readers import open_image
+from napari_colorgan.io.zarr_sink import LEDGER, is_complete
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..color import to_unit_range
+from ..io.scaling import to_unit_range
 from .tiling import round_up
 
 

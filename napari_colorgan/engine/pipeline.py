@@ -6,7 +6,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-from ..color import intensity_range, warn_nonfinite
+from ..io.scaling import intensity_range, warn_nonfinite
 from .guided import palette_code, run_guided
 from .planes import run_planes
 from .spread import HINT_REACH
@@ -39,7 +39,7 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     import torch
 
     from ..color import lightness_to_gray, rgb_to_lab
-    from .io import to_unit_float
+    from ..io.scaling import to_unit_float
 
     t = torch.from_numpy(to_unit_float(np.asarray(rgb)[..., :3]))
     return lightness_to_gray(rgb_to_lab(t, channel_axis=-1)[..., 0]).numpy()
@@ -306,7 +306,8 @@ def iter_colorize_to_file(
     """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
     from pathlib import Path
 
-    from .io import FLAT_SUFFIXES, check_destination, open_image, write_image
+    from ..io.readers import open_image
+    from ..io.writers import FLAT_SUFFIXES, check_destination, write_image
     from .lazy import colorize_lazy
 
     is_path = isinstance(src, (str, Path))
@@ -328,8 +329,8 @@ def iter_colorize_to_file(
         )
         rgb = yield from _with_unit(steps, "tile")
         return write_image(dst, rgb, dtype)
-    from .tiff_sink import write_tiff
-    from .zarr_sink import write_zarr
+    from ..io.tiff_sink import write_tiff
+    from ..io.zarr_sink import write_zarr
 
     net, low, high = _prepare(
         image, model, tile_size, None, device, normalize, batch_size, render_scale

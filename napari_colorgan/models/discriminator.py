@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..color import AB_SCALE
+
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
@@ -64,8 +66,8 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, L: torch.Tensor, colour: torch.Tensor) -> list[torch.Tensor]:
         """Features of each layer, then logits, for L in [0, 100] and ab or RGB."""
-        # both colour kinds to about [-1, 1]: ab / 110, or RGB * 2 - 1
-        colour = colour / 110 if colour.shape[1] == 2 else colour * 2 - 1
+        # both colour kinds to about [-1, 1]: ab / AB_SCALE, or RGB * 2 - 1
+        colour = colour / AB_SCALE if colour.shape[1] == 2 else colour * 2 - 1
         x = torch.cat((L / 50 - 1, colour), dim=1)
         feats = []
         for layer in self.features:

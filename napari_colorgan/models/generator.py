@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-AB_SCALE = 110.0
+from ..color import AB_SCALE
+
 MODES = ("colorize", "translate")
 
 
@@ -191,8 +192,8 @@ class Generator(nn.Module):
         ----------
         L : torch.Tensor
             ``(N, 1, H, W)`` lightness in [0, 100]; H and W multiples of :attr:`stride`.
-            A guided model also takes ``(N, 4, H, W)``: L, then hint a / 110,
-            b / 110 and the hint mask.
+            A guided model also takes ``(N, 4, H, W)``: L, then hint a / AB_SCALE,
+            b / AB_SCALE and the hint mask.
         code : torch.Tensor, optional
             A guided model's ``(N, 5)`` or ``(5,)`` colour code (default: none).
 

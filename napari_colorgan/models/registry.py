@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..io.atomic import atomic_write
+
 if TYPE_CHECKING:  # torch is imported only when a model is loaded
     import torch
 
@@ -87,12 +89,8 @@ def save_weights(
         metadata["discriminator"] = json.dumps(discriminator.config.to_dict())
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    save_file(tensors, tmp, metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates owner-only files
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:  # it also undoes safetensors' owner-only mode
+        save_file(tensors, tmp, metadata=metadata)
     return path
 
 

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from ..color import rgb_to_lab
-from ..engine.io import to_unit_float
+from ..io.scaling import to_unit_float
 
 
 def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | None = None):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from ..color import AB_SCALE
+
 GANS = ("hinge", "lsgan", "wgan-gp")
 
 
@@ -57,7 +59,7 @@ def gradient_penalty(discriminator, L, real, fake, eps) -> torch.Tensor:
 
 
 def chroma_deficit(fake_ab: torch.Tensor, true_ab: torch.Tensor) -> torch.Tensor:
-    """How much less chroma a colourisation has than the truth, per image, in units of 110.
+    """How much less chroma a colourisation has than the truth, per image, in units of AB_SCALE.
 
     Zero when the prediction is at least as colourful: it pushes against the
     washed-out average that reconstruction losses favour, not towards any hue.
@@ -66,17 +68,17 @@ def chroma_deficit(fake_ab: torch.Tensor, true_ab: torch.Tensor) -> torch.Tensor
     def chroma(ab):
         return (ab.pow(2).sum(1) + 1e-6).sqrt().flatten(1).mean(1)
 
-    return F.relu(chroma(true_ab) - chroma(fake_ab)).mean() / 110
+    return F.relu(chroma(true_ab) - chroma(fake_ab)).mean() / AB_SCALE
 
 
 def hint_fidelity(fake_ab: torch.Tensor, true_ab: torch.Tensor, mask: torch.Tensor):
-    """L1 of ab / 110 where hints were given: a guided generator must honour them.
+    """L1 of ab / AB_SCALE where hints were given: a guided generator must honour them.
 
     Sparse hints cover about 1 % of a patch, too little of the plain L1 loss for a
     network to learn to use them in a short training.
     """
     err = (fake_ab - true_ab).abs().sum(1, keepdim=True) * mask
-    return err.sum() / mask.sum().clamp_min(1) / 110
+    return err.sum() / mask.sum().clamp_min(1) / AB_SCALE
 
 
 class VGGFeatures(torch.nn.Module):

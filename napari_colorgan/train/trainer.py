@@ -12,7 +12,6 @@ import csv
 import functools
 import json
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -22,12 +21,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .. import guide
+from ..color import AB_SCALE
+from ..io.atomic import atomic_write
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from ..models.generator import SIZES, Generator, GeneratorConfig, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .data import Augment, PatchSampler, load_frames, load_source
+from .hints import codes_from, random_hints
 
 ENCODER = ("stem", "encoders", "downs", "bottleneck")
 CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
@@ -42,7 +43,7 @@ class TrainingDiverged(RuntimeError):
 class TrainConfig:
     """Every setting of a training run; recorded in the weights' metadata.
 
-    Loss weights follow pix2pix (L1 on ab / 110 with weight 100 against an
+    Loss weights follow pix2pix (L1 on ab / AB_SCALE with weight 100 against an
     adversarial weight of 1) and pix2pixHD (discriminator feature matching).
     ``adv = fm = 0`` trains the plain regression U-Net (no discriminator).
     ``base`` starts from a trained model (transfer learning); its encoder is
@@ -253,11 +254,11 @@ class Trainer:
         L_in, L, ab = (t.to(self.device) for t in batch[:3])
         code = None
         if guided:
-            hints = guide.random_hints(ab, c.batch, self._part(), self.rng)
-            code = guide.codes_from(batch[3], c.batch, self._part(), self.rng).to(self.device)
+            hints = random_hints(ab, c.batch, self._part(), self.rng)
+            code = codes_from(batch[3], c.batch, self._part(), self.rng).to(self.device)
             L_in = torch.cat([L_in, hints], 1)
         target = self._target(L, ab)
-        scale = 1 / 110 if self.G.mode == "colorize" else 1.0
+        scale = 1 / AB_SCALE if self.G.mode == "colorize" else 1.0
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
         with autocast:
             fake = self.G(L_in, code).float()
@@ -462,7 +463,7 @@ class Trainer:
         fixed = PatchSampler(
             rgb, self.config.patch, self.config.seed + 3, weights=self.sampler.weights
         )
-        ab = fixed.sample(n)[2].flatten(2) / 110
+        ab = fixed.sample(n)[2].flatten(2) / AB_SCALE
         codes = torch.cat([ab.mean(2), ab.std(2)], 1).double()
         return {"mean": codes.mean(0).tolist(), "cov": torch.cov(codes.T).tolist()}
 
@@ -487,9 +488,8 @@ class Trainer:
             "param_groups": json.dumps(groups),
         }
         path = Path(path)
-        tmp = path.with_name(path.name + ".partial")
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            save_file(tensors, tmp, metadata=metadata)
         return path
 
     def load_checkpoint(self, path: str | Path) -> int:

@@ -28,7 +28,8 @@ def finetune_trainer(
     See :func:`finetune` for the parameters. Step through it with
     :meth:`Trainer.iter_fit` to show progress or stop early, then :meth:`Trainer.save`.
     """
-    from ..engine.io import read_rgb, to_unit_float
+    from ..io.readers import read_rgb
+    from ..io.scaling import to_unit_float
 
     if not images:
         raise ValueError("finetune needs at least one colour image")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import to_dtype
+from .atomic import atomic_write, partial_path
+from .scaling import to_dtype
 from .zarr_sink import pyramid, pyramid_depth, write_zarr
 
 TILE = 256
@@ -59,7 +60,7 @@ def write_tiff(
     dtype : {"uint8", "uint16", "float32"}
         Sample type of the file.
     scale, attrs, resume
-        As for :func:`~napari_colorgan.engine.zarr_sink.write_zarr`.
+        As for :func:`~napari_colorgan.io.zarr_sink.write_zarr`.
 
     Yields
     ------
@@ -71,7 +72,7 @@ def write_tiff(
     import zarr
 
     path = Path(path)
-    staging = path.with_name(f".{path.name}.partial.zarr")
+    staging = Path(f"{partial_path(path)}.zarr")  # resumable chunks, then the TIFF
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**(attrs or {}), "dtype": dtype}
     for name, done, total in write_zarr(samples, staging, ome=False, attrs=attrs, resume=resume):
@@ -89,24 +90,19 @@ def write_tiff(
         metadata.update(PhysicalSizeY=scale[-2], PhysicalSizeX=scale[-1])
         if level0.ndim == 4:
             metadata["PhysicalSizeZ"] = scale[-3]
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        with tifffile.TiffWriter(tmp, bigtiff=True, ome=ome) as tif:
-            for k, level in enumerate([level0, *sub]):
-                yield f"TIFF level {k}", k, levels + 1
-                tif.write(
-                    _tiles(level, TILE),
-                    shape=level.shape,
-                    dtype=level.dtype,
-                    tile=(TILE, TILE),
-                    photometric="rgb",
-                    compression="zlib",
-                    subifds=levels if k == 0 else None,
-                    subfiletype=1 if k else 0,
-                    metadata=metadata if k == 0 else None,
-                )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_write(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=True, ome=ome) as tif:
+        for k, level in enumerate([level0, *sub]):
+            yield f"TIFF level {k}", k, levels + 1
+            tif.write(
+                _tiles(level, TILE),
+                shape=level.shape,
+                dtype=level.dtype,
+                tile=(TILE, TILE),
+                photometric="rgb",
+                compression="zlib",
+                subifds=levels if k == 0 else None,
+                subfiletype=1 if k else 0,
+                metadata=metadata if k == 0 else None,
+            )
     shutil.rmtree(staging)
     yield f"TIFF level {levels}", levels + 1, levels + 1

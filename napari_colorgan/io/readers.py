@@ -1,7 +1,4 @@
-"""Opening grayscale images without loading them, and writing colour results atomically.
-
-Streaming zarr/OME-Zarr output lives in :mod:`.zarr_sink`.
-"""
+"""Opening grayscale images without loading them: TIFF, zarr/OME-Zarr, PNG, JPEG."""
 
 from __future__ import annotations
 
@@ -11,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .scaling import to_unit_float
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 READ_SUFFIXES = (*IMAGE_SUFFIXES, ".zarr")
-WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr")
-FLAT_SUFFIXES = (".png", ".jpg", ".jpeg")  # one 2-D picture, written from memory
-OUT_DTYPES = ("uint8", "uint16", "float32")
 
 
 def _suffix(path: Path) -> str:
@@ -206,13 +202,6 @@ def dataset_scale(multiscale: dict, level: int) -> list[float] | None:
     return list(scale) if scale else None
 
 
-def to_unit_float(image: np.ndarray) -> np.ndarray:
-    """float32 copy of an image in [0, 1]: integers divided by their type's maximum."""
-    image = np.asarray(image)
-    scale = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
-    return np.ascontiguousarray(image, dtype=np.float32) / np.float32(scale)
-
-
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a PNG, JPEG or TIFF file into an array, as stored (no conversion).
 
@@ -248,62 +237,3 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
         raise ValueError(f"{path} is not a 2-D colour image (shape {image.shape})")
     return to_unit_float(image[..., :3])
-
-
-def to_dtype(rgb: np.ndarray, dtype: str) -> np.ndarray:
-    """Convert float RGB in [0, 1] to ``uint8``, ``uint16`` or ``float32``."""
-    if dtype not in OUT_DTYPES:
-        raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
-    if dtype == "float32":
-        return rgb.astype(np.float32, copy=False)
-    top = np.iinfo(dtype).max
-    return np.rint(np.clip(rgb, 0, 1) * top).astype(dtype)
-
-
-def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") -> Path:
-    """Raise before any work when ``path`` cannot hold an ``ndim``-D grayscale's result."""
-    path = Path(path)
-    suffix = _suffix(path)
-    if suffix not in WRITE_SUFFIXES:
-        choices = ", ".join((".ome.zarr", *WRITE_SUFFIXES))
-        raise ValueError(f"cannot write {path.name}: supported outputs are {choices}")
-    kind = suffix[1:].upper().replace("JPG", "JPEG")
-    if suffix in FLAT_SUFFIXES and ndim != 2:
-        raise ValueError(f"{kind} holds a single 2-D image but the input is {ndim}-D; write a .tif")
-    if suffix == ".png" and dtype == "float32":
-        raise ValueError("PNG cannot hold float32; use --dtype uint8 or uint16, or a .tif")
-    if kind == "JPEG" and dtype != "uint8":
-        raise ValueError(f"JPEG holds 8-bit samples only, got --dtype {dtype}; use a .png or .tif")
-    if dtype not in OUT_DTYPES:
-        raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
-    return path
-
-
-def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") -> Path:
-    """Write RGB ``(..., Y, X, 3)`` in [0, 1] to PNG/JPEG (2-D only) or TIFF, atomically.
-
-    The data go to a hidden temporary file beside ``path``, renamed over it only
-    when complete: an interrupted run never leaves a truncated image.
-    """
-    path = check_destination(path, rgb.ndim - 1, dtype)
-    suffix = _suffix(path)
-    if suffix == ".zarr":
-        raise ValueError("zarr output streams through napari_colorgan.colorize_to_file")
-    data = to_dtype(rgb, dtype)
-    tmp = path.with_name(f".{path.stem}.partial{suffix}")
-    try:
-        if suffix in FLAT_SUFFIXES:
-            import imageio.v3 as iio
-
-            options = {} if suffix == ".png" else {"quality": 95}
-            iio.imwrite(tmp, data, extension=suffix, **options)
-        else:
-            import tifffile
-
-            tifffile.imwrite(tmp, data, photometric="rgb", compression="zlib")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -1,0 +1,155 @@
+"""Intensity scaling: raw grayscale to [0, 1] with one global range, and back to samples.
+
+The range is computed once over the whole image (never per tile), so every tile
+and every file chunk is scaled the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+OUT_DTYPES = ("uint8", "uint16", "float32")
+
+
+def intensity_range(image, normalize="auto") -> tuple[float, float]:
+    """Global intensity range that maps ``image`` to [0, 1].
+
+    Parameters
+    ----------
+    image : array-like
+        numpy or dask array, grayscale, any integer or float dtype.
+    normalize : {"auto", "none"} or tuple of float, optional
+        - ``"auto"``: uint8 uses the fixed range (0, 255), so an 8-bit gray image
+          keeps its lightness; every other dtype uses the 0.1 and 99.9 percentiles
+          of the whole array (never per tile), ignoring NaN and infinities.
+        - ``"none"``: the data already lie in [0, 1].
+        - ``(low, high)``: a fixed range.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``normalize`` or a range with ``high <= low``.
+    """
+    if isinstance(normalize, str):
+        if normalize == "none":
+            return 0.0, 1.0
+        if normalize != "auto":
+            raise ValueError(f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}")
+        if image.dtype == np.uint8:
+            return 0.0, 255.0
+        low, high = _global_percentiles(image, (0.1, 99.9))
+    else:
+        try:
+            low, high = (float(v) for v in normalize)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
+            ) from None
+    if not high > low:
+        if high == low and isinstance(normalize, str):
+            return low, low + 1.0  # a constant image: map it to black
+        raise ValueError(f"normalize range needs high > low, got ({low}, {high})")
+    return low, high
+
+
+def _global_percentiles(image, q: tuple[float, float]) -> tuple[float, float]:
+    """Percentiles of a whole numpy or dask array.
+
+    Integers of up to 16 bits use a histogram summed over chunks: exact, one pass,
+    and identical for numpy and dask. Other numpy arrays use ``np.percentile`` on the
+    finite values; other dask arrays dask's approximate percentiles.
+    """
+    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
+        return _percentiles_from_histogram(image, q)
+    if isinstance(image, np.ndarray):
+        values = image if image.dtype.kind in "ui" else image[np.isfinite(image)]
+        if values.size == 0:
+            return 0.0, 1.0
+        low, high = np.percentile(values, q)
+        return float(low), float(high)
+    import dask.array as da
+
+    flat = image.ravel()
+    if flat.dtype.kind not in "ui":
+        flat = flat[da.isfinite(flat)]
+    try:
+        low, high = da.percentile(flat.astype(np.float64), list(q)).compute()
+    except ValueError:  # dask finds no finite value at all
+        return 0.0, 1.0
+    return float(low), float(high)
+
+
+def _percentiles_from_histogram(image, q) -> tuple[float, float]:
+    offset = int(np.iinfo(image.dtype).min)
+    bins = 1 << (8 * image.dtype.itemsize)
+
+    def count(block):
+        return np.bincount((block.ravel().astype(np.int64) - offset), minlength=bins)
+
+    if isinstance(image, np.ndarray):
+        counts = count(image)
+    else:  # a pairwise tree of sums keeps few histograms in memory at once
+        import dask
+
+        parts = [dask.delayed(count)(block) for block in image.to_delayed().ravel()]
+        while len(parts) > 1:
+            pairs = [dask.delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+            parts = pairs + parts[len(pairs) * 2 :]
+        counts = parts[0].compute()
+    cum = np.cumsum(counts)
+    result = []
+    for p in q:  # linear interpolation between order statistics, as np.percentile
+        rank = p / 100 * (cum[-1] - 1)
+        below = int(np.floor(rank))
+        v0 = np.searchsorted(cum, below, side="right")
+        v1 = np.searchsorted(cum, below + 1, side="right")
+        result.append(float(v0 + (rank - below) * (v1 - v0)) + offset)
+    return result[0], result[1]
+
+
+def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map intensities to float32 in [0, 1] with a fixed range.
+
+    NaN and -inf become 0 (black) and +inf becomes 1 (white); the caller's array
+    is not modified.
+    """
+    # float64 arithmetic: 32/64-bit integers and offset floats keep their precision
+    out = (block.astype(np.float64) - low) / (high - low)
+    if not np.isfinite(out).all():
+        out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
+
+
+def warn_nonfinite(image) -> None:
+    """Warn with a count when a numpy image holds NaN or infinities."""
+    if isinstance(image, np.ndarray) and image.dtype.kind == "f":
+        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+        if bad:
+            warnings.warn(
+                f"{bad} NaN/inf pixels: excluded from the intensity statistics and "
+                "rendered black (NaN, -inf) or white (+inf)",
+                stacklevel=3,
+            )
+
+
+def to_unit_float(image: np.ndarray) -> np.ndarray:
+    """float32 copy of an image in [0, 1]: integers divided by their type's maximum."""
+    image = np.asarray(image)
+    scale = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
+    return np.ascontiguousarray(image, dtype=np.float32) / np.float32(scale)
+
+
+def to_dtype(rgb: np.ndarray, dtype: str) -> np.ndarray:
+    """Convert float RGB in [0, 1] to ``uint8``, ``uint16`` or ``float32``."""
+    if dtype not in OUT_DTYPES:
+        raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
+    if dtype == "float32":
+        return rgb.astype(np.float32, copy=False)
+    top = np.iinfo(dtype).max
+    return np.rint(np.clip(rgb, 0, 1) * top).astype(dtype)

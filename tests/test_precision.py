@@ -1,0 +1,129 @@
+"""Precision of the generator's forward: detection, choice, and what reduced precision costs."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import napari_colorgan as ncg
+from napari_colorgan.color import gray_to_lightness
+from napari_colorgan.engine.precision import (
+    Precision,
+    choose_precision,
+    cpu_has_native_bf16,
+    default_batch_size,
+    default_tile_size,
+    resolve_precision,
+)
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def general():
+    return ncg.load_model("general", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def L_camera(camera):
+    """L of a 256 x 256 crop of the cameraman, ``(1, 1, 256, 256)``."""
+    gray = torch.from_numpy(camera[128:384, 128:384].astype(np.float32) / 255)
+    return gray_to_lightness(gray)[None, None]
+
+
+@pytest.mark.parametrize(
+    ("asked", "device", "native", "cuda_bf16", "expected"),
+    [
+        ("auto", "cpu", True, False, "bfloat16"),
+        ("auto", "cpu", False, False, "float32"),
+        ("auto", "cuda", False, True, "bfloat16"),
+        ("auto", "cuda", False, False, "float16"),
+        ("auto", "mps", False, False, "float32"),
+        ("float32", "cpu", True, False, "float32"),
+        ("float32", "cuda", False, True, "float32"),
+        ("bfloat16", "cpu", True, False, "bfloat16"),
+        ("bfloat16", "cuda", False, True, "bfloat16"),
+    ],
+)
+def test_choice_per_capability(asked, device, native, cuda_bf16, expected):
+    chosen = choose_precision(asked, device, native_bf16=native, cuda_bf16=cuda_bf16)
+    assert chosen == Precision(expected, device)
+    assert chosen.reduced == (expected != "float32")
+
+
+@pytest.mark.parametrize(("device", "cuda_bf16"), [("cpu", False), ("mps", False), ("cuda", False)])
+def test_forced_bfloat16_without_it_names_the_device(device, cuda_bf16):
+    with pytest.raises(ValueError, match=f"not supported natively on this {device}"):
+        choose_precision("bfloat16", device, native_bf16=False, cuda_bf16=cuda_bf16)
+
+
+def test_unknown_precision_is_named():
+    with pytest.raises(ValueError, match="got 'half'"):
+        resolve_precision("half", "cpu")
+
+
+def test_detection_matches_the_cpu_flags():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("CPU flags are read from /proc/cpuinfo (Linux)")
+    flags = set(cpuinfo.read_text().split())
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    assert cpu_has_native_bf16() == native
+    expected = "bfloat16" if native else "float32"
+    assert resolve_precision("auto", "cpu") == Precision(expected, "cpu")
+
+
+def test_float32_is_the_plain_forward_bit_for_bit(general, L_camera):
+    with torch.inference_mode():
+        plain = general(L_camera)
+    before = L_camera.clone()
+    out = resolve_precision("float32", "cpu").forward(general, L_camera)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, plain)
+    assert torch.equal(L_camera, before)  # the input is left as it was
+
+
+def test_bfloat16_stays_close_to_float32(general, L_camera):
+    with torch.inference_mode():
+        plain = general(L_camera)
+    out = Precision("bfloat16", "cpu").forward(general, L_camera)
+    assert out.dtype == torch.float32
+    diff = (out - plain).abs()
+    assert 0 < diff.max() < 1.0  # a* b* units (range about -110..110): reduced, not wrong
+    assert diff.mean() < 0.05
+
+
+def test_default_policy_is_valid_for_every_precision():
+    for name in ("float32", "bfloat16", "float16"):
+        for device in ("cpu", "cuda", "mps"):
+            tile = default_tile_size(Precision(name, device))
+            assert tile >= 128 and tile % 8 == 0
+            assert default_batch_size(Precision(name, device), (tile + 128,) * 2) >= 1
+
+
+@pytest.mark.cuda
+@cuda
+def test_auto_on_cuda_is_amp():
+    chosen = resolve_precision("auto", "cuda")
+    assert chosen.reduced and chosen.device_type == "cuda"
+    assert chosen.dtype == ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
+
+
+@pytest.mark.cuda
+@cuda
+def test_tiled_equals_whole_under_amp_on_cuda(camera):
+    gray = camera.astype(np.float32) / 255
+    tiled = ncg.colorize(gray, "general", tile_size=128, device="cuda", normalize="none")
+    whole = ncg.colorize(gray, "general", tile_size=512, device="cuda", normalize="none")
+    assert np.abs(tiled - whole).max() <= 1 / 255
+
+
+@pytest.mark.cuda
+@cuda
+def test_amp_forward_close_to_float32_on_cuda(L_camera):
+    model = ncg.load_model("general", device="cuda")
+    L = L_camera.cuda()
+    full = resolve_precision("float32", "cuda").forward(model, L)
+    amp = resolve_precision("auto", "cuda").forward(model, L)
+    assert (amp - full).abs().max() < 1.0
