@@ -11,6 +11,7 @@ __all__ = [
     "chroma_uncertainty",
     "colorize",
     "colorize_to_file",
+    "export_model",
     "finetune",
     "list_models",
     "load_model",
@@ -28,6 +29,7 @@ _LAZY = {
     "WeightsError": "napari_colorgan.models.registry",
     "chroma_uncertainty": "napari_colorgan.guide",
     "finetune": "napari_colorgan.train.transfer",
+    "export_model": "napari_colorgan.export",
 }
 
 

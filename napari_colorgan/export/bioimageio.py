@@ -1,0 +1,246 @@
+"""A bioimage.io model package (spec 0.5) of a colourisation model, built with bioimageio.spec.
+
+The package holds TorchScript weights and their ONNX conversion (both the
+:class:`~napari_colorgan.export.graph.GrayToRGB` graph: gray in, sRGB out), a
+test input cut from a real sample image with the library's own result as the
+expected output, a before/after cover, a README and the training provenance.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib.resources import as_file, files
+from pathlib import Path
+
+import numpy as np
+
+from .graph import OPSET, GrayToRGB, write_onnx, write_torchscript
+
+# the held-out sample image that shows each shipped model on its own domain
+SAMPLES = {"histology": "ihc_bottom.png", "astronomy": "hubble_right.png"}
+DEFAULT_SAMPLE = "retina_bottom.png"
+# the exported graph reproduces the library to ~1e-6 (tests/test_export.py); this
+# leaves room for other runtimes and hardware, not for a different computation
+TOLERANCE = 1e-4
+CITATIONS = (
+    (
+        "Isola et al. (2017), Image-to-image translation with conditional adversarial networks",
+        "10.1109/CVPR.2017.632",
+    ),
+    (
+        "Oktay et al. (2018), Attention U-Net: learning where to look for the pancreas",
+        "10.48550/arXiv.1804.03999",
+    ),
+    ("Zhang et al. (2016), Colorful image colorization", "10.1007/978-3-319-46487-9_40"),
+)
+
+
+def min_block(generator) -> int:
+    """Smallest input side declared: a multiple of the stride, larger than both halos."""
+    return (2 * generator.halo() // generator.stride + 1) * generator.stride
+
+
+def sample_crop(name: str, size: int, sample=None) -> np.ndarray:
+    """A ``size`` x ``size`` float32 gray crop in [0, 1] for the package's test tensors.
+
+    ``sample`` is a 2-D array (uint8 or float in [0, 1]) or an image path; by
+    default the shipped sample image of the model's domain. The crop is centred.
+    """
+    if sample is None:
+        resource = files("napari_colorgan.sample_data") / SAMPLES.get(name, DEFAULT_SAMPLE)
+        with as_file(resource) as path:
+            sample = _read_gray(path)
+    elif isinstance(sample, (str, os.PathLike)):
+        sample = _read_gray(sample)
+    gray = np.asarray(sample)
+    if gray.ndim != 2 or min(gray.shape) < size:
+        raise ValueError(
+            f"the sample must be a 2-D image of at least {size}x{size}, got {gray.shape}"
+        )
+    y, x = ((n - size) // 2 for n in gray.shape)
+    crop = gray[y : y + size, x : x + size]
+    scale = 255.0 if crop.dtype == np.uint8 else 1.0
+    return (crop.astype(np.float32) / scale).clip(0, 1)
+
+
+def _read_gray(path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    return iio.imread(path)
+
+
+def build_package(generator, out: str | os.PathLike, *, name: str, sample=None) -> Path:
+    """Write the bioimage.io zip of ``generator`` to ``out`` (atomically)."""
+    import torch
+    from bioimageio.spec import save_bioimageio_package
+
+    import napari_colorgan as ncg
+
+    gray = sample_crop(name, min_block(generator), sample)
+    expected = ncg.colorize(gray, generator, normalize="none").transpose(2, 0, 1)
+    graph = GrayToRGB(generator).eval()
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        np.save(tmp / "test_input.npy", gray[None, None])
+        np.save(tmp / "test_output.npy", expected[None].astype(np.float32))
+        _write_cover(tmp / "cover.png", gray, expected)
+        (tmp / "README.md").write_text(_documentation(generator, name), encoding="utf-8")
+        write_torchscript(graph, tmp / "weights.pt")
+        write_onnx(graph, tmp / "weights.onnx")
+        descr = _describe(generator, name, tmp, torch.__version__.split("+")[0])
+        partial = out.with_name(f".{out.name}.partial")
+        save_bioimageio_package(descr, output_path=partial)
+    os.replace(partial, out)
+    return out
+
+
+def _write_cover(path: Path, gray: np.ndarray, rgb: np.ndarray) -> None:
+    """Before (gray) and after (colour) side by side: the 2:1 cover bioimage.io shows."""
+    import imageio.v3 as iio
+
+    before = np.repeat(gray[..., None], 3, -1)
+    pair = np.concatenate([before, rgb.transpose(1, 2, 0)], axis=1)
+    iio.imwrite(path, (pair * 255 + 0.5).astype(np.uint8))
+
+
+def _describe(generator, name: str, folder: Path, torch_version: str):
+    from bioimageio.spec.model import v0_5 as bio
+
+    stride, halo = generator.stride, generator.halo()
+    size = {"min": min_block(generator), "step": stride}
+    inputs = bio.InputTensorDescr(
+        id=bio.TensorId("gray"),
+        description="gray intensity in [0, 1] (scale uint8 by 1/255; stretch other data to [0, 1])",
+        axes=[
+            bio.BatchAxis(),
+            bio.ChannelAxis(channel_names=[bio.Identifier("gray")]),
+            bio.SpaceInputAxis(id=bio.AxisId("y"), size=bio.ParameterizedSize(**size)),
+            bio.SpaceInputAxis(id=bio.AxisId("x"), size=bio.ParameterizedSize(**size)),
+        ],
+        test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
+        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+    )
+
+    def same_as(axis: str):
+        return bio.SizeReference(tensor_id=bio.TensorId("gray"), axis_id=bio.AxisId(axis))
+
+    outputs = bio.OutputTensorDescr(
+        id=bio.TensorId("rgb"),
+        description="sRGB in [0, 1]; in colorize mode its CIELAB lightness is the input's",
+        axes=[
+            bio.BatchAxis(),
+            bio.ChannelAxis(channel_names=[bio.Identifier(c) for c in ("r", "g", "b")]),
+            bio.SpaceOutputAxisWithHalo(id=bio.AxisId("y"), size=same_as("y"), halo=halo),
+            bio.SpaceOutputAxisWithHalo(id=bio.AxisId("x"), size=same_as("x"), halo=halo),
+        ],
+        test_tensor=bio.FileDescr(source=folder / "test_output.npy"),
+        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+    )
+    provenance = generator.provenance
+    train = provenance.get("train_config", {})
+    weights = bio.WeightsDescr(
+        torchscript=bio.TorchscriptWeightsDescr(
+            source=folder / "weights.pt",
+            pytorch_version=bio.Version(torch_version),
+            comment="traced GrayToRGB: the generator with the Lab -> RGB step inside",
+        ),
+        onnx=bio.OnnxWeightsDescr(
+            source=folder / "weights.onnx",
+            opset_version=OPSET,
+            parent="torchscript",
+            comment="the same graph exported with torch.onnx",
+        ),
+    )
+    tolerance = bio.ReproducibilityTolerance(
+        relative_tolerance=TOLERANCE,
+        absolute_tolerance=TOLERANCE,
+        mismatched_elements_per_million=0,
+    )
+    config = bio.Config(
+        bioimageio=bio.BioimageioConfig(
+            reproducibility_tolerance=[tolerance],
+            architecture_type="U-Net (GAN generator)",
+            architecture_description=(
+                "residual U-Net with attention gates on the skips and no spatial statistics "
+                f"(a local operator: stride {stride}, halo {halo} px), trained as the "
+                "generator of a conditional GAN"
+            ),
+            task="colorization",
+            model_parameter_count=sum(p.numel() for p in generator.parameters()),
+            training=bio.TrainingDetails(
+                training_batch_size=train.get("batch"),
+                initial_learning_rate=train.get("lr_g"),
+                loss_function=_loss_summary(train),
+                optimizer="torch.optim.Adam" if train else None,
+            ),
+        ),
+        napari_colorgan={"model": name, **generator.config},
+    )
+    return bio.ModelDescr(
+        name=f"napari-colorgan {name}",
+        description=(
+            f"Colourises grayscale images ({generator.mode} mode): predicts CIELAB chroma "
+            "from lightness and returns sRGB with the input's lightness kept."
+            if generator.mode == "colorize"
+            else f"Translates grayscale images to sRGB ({generator.mode} mode)."
+        ),
+        authors=[bio.Author(name="napari-colorgan developers")],
+        cite=[bio.CiteEntry(text=text, doi=bio.Doi(doi)) for text, doi in CITATIONS],
+        license=bio.LicenseId("BSD-3-Clause"),
+        documentation=bio.FileDescr(source=folder / "README.md"),
+        covers=[bio.FileDescr(source=folder / "cover.png")],
+        tags=["colorization", "image-to-image", "2d", "gan", "napari", "pytorch", "onnx"],
+        inputs=[inputs],
+        outputs=[outputs],
+        weights=weights,
+        config=config,
+    )
+
+
+def _loss_summary(train: dict) -> str | None:
+    if not train:
+        return None
+    terms = [
+        f"{train.get('recon', 'l1')} x{train.get('l1')}",
+        f"{train.get('gan')} GAN x{train.get('adv')}",
+    ]
+    return ", ".join(terms)
+
+
+def _documentation(generator, name: str) -> str:
+    provenance = generator.provenance
+    lines = [
+        f"# napari-colorgan `{name}`",
+        "",
+        "Colourises a grayscale image. Input `gray`: float32, axes (batch, channel, y, x),",
+        "one channel, intensity in [0, 1] (uint8 divided by 255; other data stretched to",
+        "[0, 1], e.g. by its 0.1/99.9 percentiles). Output `rgb`: sRGB in [0, 1], axes",
+        "(batch, channel, y, x). The Lab -> RGB conversion is inside the graph.",
+        "",
+        f"Any height and width works (the graph pads to a multiple of {generator.stride});",
+        f"for blockwise prediction use blocks of `{generator.stride}k` pixels and crop a halo of",
+        f"{generator.halo()} px per side: the model is a local operator, so the result is then",
+        "the same as for the whole image.",
+        "",
+        "## Training",
+        "",
+        f"- recipe: `{provenance.get('recipe', 'unknown')}`, steps: {provenance.get('steps')}, "
+        f"seed: {provenance.get('seed')}",
+        "- data: " + ", ".join(f"`{d}`" for d in provenance.get("data", [])),
+        "",
+        "## Validation",
+        "",
+        "Held-out images (never seen in training):",
+        "",
+        "| image | PSNR | SSIM | ΔE2000 | colourfulness ratio |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for image, m in provenance.get("heldout_metrics", {}).items():
+        lines.append(
+            f"| `{image}` | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['delta_e2000']:.2f} "
+            f"| {m.get('colorfulness_ratio', float('nan')):.2f} |"
+        )
+    lines += ["", "The full provenance is in the rdf's `config.napari_colorgan`."]
+    return "\n".join(lines) + "\n"
