@@ -79,6 +79,12 @@ def test_bad_settings_are_refused(tmp_path, kwargs, message):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_sample_smaller_than_the_smallest_block_is_refused(tmp_path, ihc_gray):
+    with pytest.raises(ValueError, match=r"at least 136x136, got \(100, 150\)"):
+        ncg.export_model("histology", tmp_path / "m.zip", sample=ihc_gray)
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.fixture
 def no_network(monkeypatch):
     """Every attempt to open a connection fails and is recorded."""
@@ -110,7 +116,7 @@ def test_bioimageio_package_passes_bioimageio_test(tmp_path, no_network):
         rdf = z.read("rdf.yaml").decode()
         expected = np.load(z.open("test_output.npy"))
         gray = np.load(z.open("test_input.npy"))
-    assert {"cover.png", "README.md", "weights.onnx", "weights.pt"} <= names
+    assert {"cover.png", "sample_input.png", "README.md", "weights.onnx", "weights.pt"} <= names
     assert "license: BSD-3-Clause" in rdf and "halo: 64" in rdf
     # the expected output is the library's own colourisation of a real image
     np.testing.assert_array_equal(

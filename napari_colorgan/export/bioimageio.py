@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from .graph import OPSET, GrayToRGB, write_onnx, write_torchscript
 
 # the held-out sample image that shows each shipped model on its own domain
@@ -85,7 +86,7 @@ def build_package(generator, out: str | os.PathLike, *, name: str, sample=None) 
         tmp = Path(tmp)
         np.save(tmp / "test_input.npy", gray[None, None])
         np.save(tmp / "test_output.npy", expected[None].astype(np.float32))
-        _write_cover(tmp / "cover.png", gray, expected)
+        _write_images(tmp, gray, expected)
         (tmp / "README.md").write_text(_documentation(generator, name), encoding="utf-8")
         write_torchscript(graph, tmp / "weights.pt")
         write_onnx(graph, tmp / "weights.onnx")
@@ -96,13 +97,18 @@ def build_package(generator, out: str | os.PathLike, *, name: str, sample=None) 
     return out
 
 
-def _write_cover(path: Path, gray: np.ndarray, rgb: np.ndarray) -> None:
-    """Before (gray) and after (colour) side by side: the 2:1 cover bioimage.io shows."""
+def _write_images(folder: Path, gray: np.ndarray, rgb: np.ndarray) -> None:
+    """The sample tensors as PNGs, and before (gray) beside after (colour) as the 2:1 cover."""
     import imageio.v3 as iio
 
+    def to_uint8(x):
+        return (x * 255 + 0.5).astype(np.uint8)
+
+    after = rgb.transpose(1, 2, 0)
+    iio.imwrite(folder / "sample_input.png", to_uint8(gray))
+    iio.imwrite(folder / "sample_output.png", to_uint8(after))
     before = np.repeat(gray[..., None], 3, -1)
-    pair = np.concatenate([before, rgb.transpose(1, 2, 0)], axis=1)
-    iio.imwrite(path, (pair * 255 + 0.5).astype(np.uint8))
+    iio.imwrite(folder / "cover.png", to_uint8(np.concatenate([before, after], axis=1)))
 
 
 def _describe(generator, name: str, folder: Path, torch_version: str):
@@ -120,6 +126,7 @@ def _describe(generator, name: str, folder: Path, torch_version: str):
             bio.SpaceInputAxis(id=bio.AxisId("x"), size=bio.ParameterizedSize(**size)),
         ],
         test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=folder / "sample_input.png"),
         data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
     )
 
@@ -136,6 +143,7 @@ def _describe(generator, name: str, folder: Path, torch_version: str):
             bio.SpaceOutputAxisWithHalo(id=bio.AxisId("x"), size=same_as("x"), halo=halo),
         ],
         test_tensor=bio.FileDescr(source=folder / "test_output.npy"),
+        sample_tensor=bio.FileDescr(source=folder / "sample_output.png"),
         data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
     )
     provenance = generator.provenance
@@ -219,10 +227,14 @@ def _documentation(generator, name: str) -> str:
         "[0, 1], e.g. by its 0.1/99.9 percentiles). Output `rgb`: sRGB in [0, 1], axes",
         "(batch, channel, y, x). The Lab -> RGB conversion is inside the graph.",
         "",
-        f"Any height and width works (the graph pads to a multiple of {generator.stride});",
-        f"for blockwise prediction use blocks of `{generator.stride}k` pixels and crop a halo of",
-        f"{generator.halo()} px per side: the model is a local operator, so the result is then",
-        "the same as for the whole image.",
+        f"Any height and width works: the graph pads to a multiple of {generator.stride} by edge",
+        "replication and crops back. For blockwise prediction, use the block sizes of the",
+        f"input axes and discard a halo of {generator.halo()} px per side (declared on the",
+        "output axes): the model is a local operator, so the blocks then give the same",
+        "pixels as the whole image.",
+        "",
+        f"Exported by napari-colorgan {__version__} (`colorgan export {name} OUT.zip`); the",
+        "same graph is what `napari_colorgan.colorize(gray, normalize='none')` computes.",
         "",
         "## Training",
         "",
@@ -232,7 +244,8 @@ def _documentation(generator, name: str) -> str:
         "",
         "## Validation",
         "",
-        "Held-out images (never seen in training):",
+        "Held-out images, never seen in training (PSNR and SSIM higher is better, CIEDE2000",
+        "lower; colourfulness ratio: predicted over true, 1 is the truth's):",
         "",
         "| image | PSNR | SSIM | ΔE2000 | colourfulness ratio |",
         "| --- | --- | --- | --- | --- |",
