@@ -23,6 +23,8 @@ from magicgui.widgets import (
 if TYPE_CHECKING:
     import napari
 
+    from .engine.settings import Guidance, TileSettings
+
 CURRENT_SLICE, WHOLE_LAYER, LIVE = "current slice", "whole layer", "live"
 
 
@@ -228,8 +230,20 @@ class ColorizeWidget(WorkerWidget):
 
     # -- guidance ----------------------------------------------------------------------
 
-    def _guidance(self, layer, data) -> dict:
+    def _tile_settings(self) -> TileSettings:
+        """The tiling the user chose: tile size, device and render scale."""
+        from .engine.settings import TileSettings
+
+        return TileSettings(
+            tile_size=self._tile_size.value,
+            device=self._device.value,
+            render_scale=self._render_scale.value,
+        )
+
+    def _guidance(self, layer, data) -> Guidance:
         """Hints (points on what is processed), reference and samples for the library."""
+        from .engine.settings import Guidance
+
         guidance = {}
         points = self._hints.value
         if points is not None and len(points.data):
@@ -254,7 +268,7 @@ class ColorizeWidget(WorkerWidget):
             guidance["reference"] = reference
         if self._samples.value:
             guidance["samples"] = self._samples.value
-        return guidance
+        return Guidance(**guidance)
 
     def _reference_image(self) -> np.ndarray | None:
         """The chosen reference layer's colours (its full-resolution level)."""
@@ -297,7 +311,7 @@ class ColorizeWidget(WorkerWidget):
         from napari.utils.notifications import show_error
 
         from .engine.lazy import as_dask, is_lazy
-        from .engine.pipeline import iter_colorize
+        from .engine.pipeline import colorize_steps
         from .io.scaling import intensity_range
 
         layer = self._image.value
@@ -318,17 +332,9 @@ class ColorizeWidget(WorkerWidget):
             stats = layer.data[-1] if layer.multiscale else layer.data
             normalize = intensity_range(as_dask(stats) if is_lazy(stats) else stats)
             guidance = self._guidance(layer, data)
-            if "hints" in guidance or "samples" in guidance:  # a reference streams
+            if guidance.per_plane:  # a reference streams
                 data = np.asarray(data)
-            steps = iter_colorize(
-                data,
-                self.model,
-                tile_size=self._tile_size.value,
-                device=self._device.value,
-                normalize=normalize,
-                render_scale=self._render_scale.value,
-                **guidance,
-            )
+            steps = colorize_steps(data, self.model, self._tile_settings(), guidance, normalize)
         except ValueError as err:  # bad input or weights: the library's message says why
             self.state = State.FAILED
             show_error(f"Colorize: {err}")
@@ -346,18 +352,14 @@ class ColorizeWidget(WorkerWidget):
         """A lazy RGB layer: napari computes only the planes it shows."""
         import dask.array as da
 
-        from .engine.pipeline import colorize
+        from .engine.pipeline import colorize_with
+        from .engine.settings import Guidance
 
         if not isinstance(data, da.Array):
             data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + data.shape[-2:])
-        rgb = colorize(
-            data,
-            self.model,
-            tile_size=self._tile_size.value,
-            device=self._device.value,
-            render_scale=self._render_scale.value,
-            reference=self._reference_image(),  # one code for every chunk: it streams
-        )
+        # a reference is one code for every chunk: it streams
+        guidance = Guidance(reference=self._reference_image())
+        rgb = colorize_with(data, self.model, self._tile_settings(), guidance)
         name = f"{layer.name} colorized"
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE

@@ -2,60 +2,69 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import numpy as np
 import torch
 
-from ..color import gray_to_lightness, rgb_to_lab
+from ..color import AB_SCALE, gray_to_lightness, rgb_to_lab
 from ..guide import hint_maps, reference_code, sample_codes
-from ..models.generator import AB_SCALE
 from .planes import run_planes
+from .settings import Guidance, TileSettings
 
 FOLLOW_TOLERANCE = 5.0  # L* units: a pixel this close to the previous plane keeps its colour
 
 
-def run_guided(image, net, low, high, settings, guidance, seed, hint_reach):
-    """:func:`run_planes` with guidance; a generator of progress returning the colour.
-
-    ``guidance`` holds :func:`~napari_colorgan.colorize`'s hints, reference, samples
-    and temporal.
-    """
-    hints, reference = guidance["hints"], guidance["reference"]
-    samples, temporal = guidance["samples"], guidance["temporal"]
-    if not getattr(net.arch, "guided", False):
+def run_guided(
+    image: np.ndarray,
+    net: Any,
+    intensity: tuple[float, float],
+    tiles: TileSettings,
+    guidance: Guidance,
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`run_planes` with guidance; a generator of progress returning the colour."""
+    if not is_guided(net):
         raise ValueError(
             "hints, reference, samples and temporal need a guided model, e.g. model='guided'"
         )
-    maps = None if hints is None else hint_maps(image.shape, hints)
-    follow = _follow_previous if temporal else None
-    if temporal and image.ndim < 3:
+    maps = None if guidance.hints is None else hint_maps(image.shape, guidance.hints)
+    if guidance.temporal and image.ndim < 3:
         raise ValueError(f"temporal needs a stack (T or Z, Y, X), got shape {image.shape}")
-    if samples is None:
-        code = palette_code(net, reference)
-        return (
-            yield from run_planes(image, net, low, high, settings, maps, code, follow, hint_reach)
-        )
-    if samples < 2:
-        raise ValueError(f"samples must be at least 2, got {samples}")
+    options = {
+        "hints": maps,
+        "follow": _follow_previous if guidance.temporal else None,
+        "hint_reach": guidance.hint_reach,
+    }
+    if guidance.samples is None:
+        code = palette_code(net, guidance.reference)
+        return (yield from run_planes(image, net, intensity, tiles, code=code, **options))
     prior = net.provenance.get("code_prior")
     if prior is None:
         raise ValueError("this model has no palette prior to sample from")
     results = []
-    for code in sample_codes(prior, samples, seed):
-        steps = run_planes(image, net, low, high, settings, maps, code, follow, hint_reach)
-        results.append((yield from steps))
+    for code in sample_codes(prior, guidance.samples, guidance.seed):
+        results.append((yield from run_planes(image, net, intensity, tiles, code=code, **options)))
     return np.stack(results)
 
 
-def palette_code(net, reference) -> np.ndarray | None:
+def is_guided(net: Any) -> bool:
+    """True for a model that reads hint maps and a colour code."""
+    return bool(getattr(net.arch, "guided", False))
+
+
+def palette_code(net: Any, reference: Any) -> np.ndarray | None:
     """A reference's colour code for a guided model; None without a reference."""
     if reference is None:
         return None
-    if not getattr(net.arch, "guided", False):
+    if not is_guided(net):
         raise ValueError("a reference needs a guided model, e.g. model='guided'")
     return reference_code(reference)
 
 
-def _follow_previous(gray, index, out, hints):
+def _follow_previous(
+    gray: np.ndarray, index: tuple[int, ...], out: np.ndarray, hints: np.ndarray | None
+) -> np.ndarray | None:
     """Hint maps that carry the previous plane's chroma where L has not changed."""
     if index[0] == 0:
         return hints

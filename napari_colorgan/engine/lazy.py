@@ -8,19 +8,23 @@ computing a slice reads only the chunks (and neighbours) it needs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 import numpy as np
 
 from ..io.scaling import to_unit_range
+from .settings import TileSettings
 from .tiling import round_up
 
 
-def is_lazy(image) -> bool:
+def is_lazy(image: Any) -> bool:
     """True for dask arrays and zarr arrays, which ``colorize`` returns lazily."""
     module = type(image).__module__
     return module.startswith("dask.") or module.startswith("zarr")
 
 
-def as_dask(image):
+def as_dask(image: Any) -> Any:
     """A dask view of a dask, zarr or numpy array (zarr is read chunk by chunk)."""
     import dask.array as da
 
@@ -29,7 +33,7 @@ def as_dask(image):
     return da.from_array(image) if isinstance(image, np.ndarray) else da.from_zarr(image)
 
 
-def aligned_chunks(image, halo: int, stride: int, tile_size: int):
+def aligned_chunks(image: Any, halo: int, stride: int, tile_size: int) -> Any:
     """Rechunk to one plane per chunk on leading axes and a regular, stride-aligned Y/X grid.
 
     The Y/X chunk size starts from the input's, rounded up to the stride and to at
@@ -48,29 +52,27 @@ def aligned_chunks(image, halo: int, stride: int, tile_size: int):
 
 
 def colorize_lazy(
-    image,
-    net,
-    low: float,
-    high: float,
+    image: Any,
+    net: Any,
+    intensity: tuple[float, float],
+    tiles: TileSettings,
     *,
-    tile_size: int,
-    batch_size,
-    halo,
-    render_scale=1,
-    code=None,
-):
+    code: np.ndarray | None = None,
+) -> Any:
     """Lazy ``(..., Y, X, 3)`` float32 colourisation of a dask/zarr array.
 
-    Parameters are those of :func:`~napari_colorgan.engine.pipeline.colorize`,
-    with ``low, high`` the global intensity range already computed and ``code`` a
-    guided model's colour code (a reference's palette), the same for every chunk.
+    ``intensity`` is the global ``(low, high)`` range already computed, ``tiles``
+    the settings of :func:`~napari_colorgan.engine.pipeline.colorize` (blend
+    ``"none"``), and ``code`` a guided model's colour code (a reference's palette),
+    the same for every chunk.
     """
     import dask.array as da
 
     from .runner import plane_halo
 
-    halo = plane_halo(net, render_scale, halo)
-    image = aligned_chunks(as_dask(image), halo, net.stride * render_scale, tile_size)
+    halo = plane_halo(net, tiles.render_scale, tiles.overlap)
+    stride = net.stride * tiles.render_scale
+    image = aligned_chunks(as_dask(image), halo, stride, tiles.tile_size)
     ndim = image.ndim
     depth = {i: 0 for i in range(ndim)}
     for axis in (ndim - 2, ndim - 1):
@@ -81,6 +83,7 @@ def colorize_lazy(
     # (load_model caches it); a model built in memory travels pickled with the graph
     source = getattr(net, "source", None)
     model = (source, next(net.parameters()).device.type) if source else net
+    task = _BlockTask(intensity, tiles, depth, image.numblocks, code)
     return da.map_blocks(
         _colorize_block,
         grown,
@@ -90,36 +93,41 @@ def colorize_lazy(
         meta=np.empty((0,) * (ndim + 1), np.float32),
         token="colorize",
         model=model,
-        settings=(low, high, batch_size, render_scale, depth, image.numblocks, code),
+        task=task,
     )
 
 
-def _colorize_block(block: np.ndarray, model, settings, block_info=None) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _BlockTask:
+    """What every chunk's task needs besides its pixels and the model."""
+
+    intensity: tuple[float, float]
+    tiles: TileSettings
+    depth: dict[int, int]
+    numblocks: tuple[int, ...]
+    code: np.ndarray | None
+
+
+def _colorize_block(
+    block: np.ndarray, model: Any, task: _BlockTask, block_info: dict | None = None
+) -> np.ndarray:
     """One task: colourise a chunk grown by its halo, return the chunk's own pixels."""
     from ..models.registry import load_model
-    from .runner import colorize_plane
+    from .runner import plane_steps
 
-    low, high, batch_size, render_scale, depth, numblocks, code = settings
     net = load_model(*model) if isinstance(model, tuple) else model
     where = block_info[0]["chunk-location"]
     ndim = block.ndim
     crop = [slice(None)] * (ndim - 2)
     for axis in (ndim - 2, ndim - 1):
-        first, last = where[axis] == 0, where[axis] == numblocks[axis] - 1
-        pad = depth[axis]
+        first, last = where[axis] == 0, where[axis] == task.numblocks[axis] - 1
+        pad = task.depth[axis]
         crop.append(slice(0 if first else pad, None if last else -pad))
+    # the block already carries its halo: one window for the whole block
+    whole = replace(task.tiles, tile_size=max(block.shape[-2:]), overlap=None)
     out = np.empty((*block.shape, 3), np.float32)
     for index in np.ndindex(block.shape[:-2]):
-        gray = to_unit_range(block[index], low, high)
-        # the block already carries its halo: one window for the whole block
-        for _ in colorize_plane(
-            net,
-            gray,
-            out[index],
-            tile_size=max(block.shape[-2:]),
-            batch_size=batch_size,
-            render_scale=render_scale,
-            code=code,
-        ):
+        gray = to_unit_range(block[index], *task.intensity)
+        for _ in plane_steps(net, gray, out[index], whole, code=task.code):
             pass
     return out[(*crop, slice(None))]

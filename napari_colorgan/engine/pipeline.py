@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..io.scaling import intensity_range, warn_nonfinite
 from .guided import palette_code, run_guided
 from .planes import run_planes
+from .settings import Guidance, TileSettings, settings_from
 from .spread import HINT_REACH
-from .tiling import BLENDS, RENDER_SCALES
+
+Progress = Generator[tuple[int, int], None, Any]
 
 
-def check_gray(image) -> None:
+def check_gray(image: Any) -> None:
     """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
     shape, dtype = tuple(image.shape), np.dtype(image.dtype)
     if dtype.kind in "bcmMOUSV":
@@ -46,24 +50,24 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def colorize(
-    image,
-    model="general",
+    image: Any,
+    model: Any = "general",
     *,
     tile_size: int = 512,
-    overlap=None,
+    overlap: int | None = None,
     batch_size: int | None = None,
     device: str = "auto",
-    normalize="auto",
+    normalize: Any = "auto",
     render_scale: int = 1,
     blend: str = "none",
-    hints=None,
+    hints: Any = None,
     hint_reach: int = HINT_REACH,
-    reference=None,
+    reference: Any = None,
     samples: int | None = None,
     temporal: bool = False,
     seed: int = 0,
     progress: bool = False,
-) -> np.ndarray:
+) -> Any:
     """Colourise a grayscale image of any size, dimensionality and dtype.
 
     Parameters
@@ -132,108 +136,105 @@ def colorize(
     WeightsError
         For an unknown model or an unusable weights file.
     """
-    from .lazy import colorize_lazy, is_lazy
-
-    guidance = {"hints": hints, "reference": reference, "samples": samples, "temporal": temporal}
-    if is_lazy(image):
-        if hints is not None or samples is not None or temporal:
-            raise ValueError("hints, samples and temporal need an in-memory array")
-        if blend != "none":
-            raise ValueError(f"blend={blend!r} needs a numpy array; lazy results are exact tiles")
-        net, low, high = _prepare(
-            image, model, tile_size, overlap, device, normalize, batch_size, render_scale
-        )
-        return colorize_lazy(
-            image,
-            net,
-            low,
-            high,
-            tile_size=tile_size,
-            batch_size=batch_size,
-            halo=overlap,
-            render_scale=render_scale,
-            code=palette_code(net, reference),
-        )
-    steps = iter_colorize(
-        image,
-        model,
+    tiles = TileSettings(
         tile_size=tile_size,
         overlap=overlap,
         batch_size=batch_size,
-        device=device,
-        normalize=normalize,
         render_scale=render_scale,
         blend=blend,
-        seed=seed,
-        hint_reach=hint_reach,
-        **guidance,
+        device=device,
     )
-    return _drive(_with_unit(steps, "tile"), progress)
+    guidance = Guidance(
+        hints=hints,
+        hint_reach=hint_reach,
+        reference=reference,
+        samples=samples,
+        temporal=temporal,
+        seed=seed,
+    )
+    return colorize_with(image, model, tiles, guidance, normalize=normalize, progress=progress)
+
+
+def colorize_with(
+    image: Any,
+    model: Any,
+    tiles: TileSettings,
+    guidance: Guidance | None = None,
+    *,
+    normalize: Any = "auto",
+    progress: bool = False,
+) -> Any:
+    """:func:`colorize` with its settings already built: the one implementation.
+
+    A dask or zarr ``image`` gives a lazy result (one task per chunk); any other
+    array runs :func:`colorize_steps` to its end.
+    """
+    from .lazy import colorize_lazy, is_lazy
+
+    guidance = guidance or Guidance()
+    if not is_lazy(image):
+        return _drive(
+            _with_unit(colorize_steps(image, model, tiles, guidance, normalize), "tile"), progress
+        )
+    if guidance.per_plane:
+        raise ValueError("hints, samples and temporal need an in-memory array")
+    if tiles.blend != "none":
+        raise ValueError(f"blend={tiles.blend!r} needs a numpy array; lazy results are exact tiles")
+    net, intensity = _prepare(image, model, tiles, normalize)
+    return colorize_lazy(image, net, intensity, tiles, code=palette_code(net, guidance.reference))
 
 
 def iter_colorize(
-    image,
-    model="general",
-    *,
-    tile_size: int = 512,
-    overlap=None,
-    batch_size: int | None = None,
-    device: str = "auto",
-    normalize="auto",
-    render_scale: int = 1,
-    blend: str = "none",
-    hints=None,
-    hint_reach: int = HINT_REACH,
-    reference=None,
-    samples: int | None = None,
-    temporal: bool = False,
-    seed: int = 0,
-) -> Generator[tuple[int, int], None, np.ndarray]:
+    image: Any, model: Any = "general", *, normalize: Any = "auto", **options: Any
+) -> Progress:
     """:func:`colorize` as a generator of ``(tiles_done, tiles_total)``, returning the result.
 
-    The input is checked and the model loaded before the first tile, so bad input
-    raises at once. Stop iterating to cancel: nothing is returned, nothing is kept.
-    The napari widget runs this in a worker thread; :func:`colorize` drives it.
-    A dask or zarr input is computed plane by plane.
+    ``options`` are :func:`colorize`'s keywords (``tile_size`` ... ``seed``, not
+    ``progress``). The input is checked and the model loaded before the first
+    tile, so bad input raises at once. Stop iterating to cancel: nothing is
+    returned, nothing is kept. A dask or zarr input is computed plane by plane.
     """
+    tiles, guidance = settings_from(options)
+    return colorize_steps(image, model, tiles, guidance, normalize)
+
+
+def colorize_steps(
+    image: Any,
+    model: Any,
+    tiles: TileSettings,
+    guidance: Guidance | None = None,
+    normalize: Any = "auto",
+) -> Progress:
+    """The in-memory colourisation, a generator of tile progress returning the colour.
+
+    The napari widget runs this in a worker thread with the settings it read.
+    """
+    guidance = guidance or Guidance()
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
-    net, low, high = _prepare(
-        image, model, tile_size, overlap, device, normalize, batch_size, render_scale
-    )
+    net, intensity = _prepare(image, model, tiles, normalize)
     warn_nonfinite(image)
-    if blend not in BLENDS:
-        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
-    settings = (tile_size, batch_size, overlap, render_scale, blend)
-    if hints is None and reference is None and samples is None and not temporal:
-        return run_planes(image, net, low, high, settings)
-    guidance = {"hints": hints, "reference": reference, "samples": samples, "temporal": temporal}
-    return run_guided(image, net, low, high, settings, guidance, seed, hint_reach)
+    if guidance.is_empty:
+        return run_planes(image, net, intensity, tiles)
+    return run_guided(image, net, intensity, tiles, guidance)
 
 
-def _prepare(image, model, tile_size, overlap, device, normalize, batch_size=None, render_scale=1):
-    """Check the input and settings, load the model, compute the global intensity range."""
+def _prepare(
+    image: Any, model: Any, tiles: TileSettings, normalize: Any
+) -> tuple[Any, tuple[float, float]]:
+    """Check the input, load the model, compute the global intensity range."""
     from ..models.registry import load_model
     from .lazy import as_dask, is_lazy
 
     check_gray(image)
-    if overlap is not None and overlap < 0:
-        raise ValueError(f"overlap must be >= 0, got {overlap}")
-    if tile_size < 1:
-        raise ValueError(f"tile_size must be positive, got {tile_size}")
-    if render_scale not in RENDER_SCALES:
-        raise ValueError(f"render_scale must be one of {RENDER_SCALES}, got {render_scale}")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1 (or None for automatic), got {batch_size}")
-    net = model if hasattr(model, "halo") else load_model(model, device)
-    low, high = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
-    return net, low, high
+    net = model if hasattr(model, "halo") else load_model(model, tiles.device)
+    return net, intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
 
 
 def colorize_to_file(
-    src,
-    dst,
-    model="general",
+    src: Any,
+    dst: str | Path,
+    model: Any = "general",
     *,
     resume: bool = True,
     level: int = 0,
@@ -241,11 +242,11 @@ def colorize_to_file(
     tile_size: int = 512,
     batch_size: int | None = None,
     device: str = "auto",
-    normalize="auto",
+    normalize: Any = "auto",
     render_scale: int = 1,
-    reference=None,
+    reference: Any = None,
     progress: bool = False,
-):
+) -> Path:
     """Colourise a file (or array) into a file, streaming where the format allows.
 
     Parameters
@@ -289,27 +290,29 @@ def colorize_to_file(
 
 
 def iter_colorize_to_file(
-    src,
-    dst,
-    model="general",
+    src: Any,
+    dst: str | Path,
+    model: Any = "general",
     *,
-    resume=True,
-    level=0,
-    dtype="uint8",
-    tile_size=512,
-    batch_size=None,
-    device="auto",
-    normalize="auto",
-    render_scale=1,
-    reference=None,
-):
+    resume: bool = True,
+    level: int = 0,
+    dtype: str = "uint8",
+    tile_size: int = 512,
+    batch_size: int | None = None,
+    device: str = "auto",
+    normalize: Any = "auto",
+    render_scale: int = 1,
+    reference: Any = None,
+) -> Generator[tuple[str, int, int], None, Path]:
     """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
-    from pathlib import Path
-
     from ..io.readers import open_image
     from ..io.writers import FLAT_SUFFIXES, check_destination, write_image
     from .lazy import colorize_lazy
 
+    tiles = TileSettings(
+        tile_size=tile_size, batch_size=batch_size, render_scale=render_scale, device=device
+    )
+    guidance = Guidance(reference=reference)
     is_path = isinstance(src, (str, Path))
     image, scale = open_image(src, level=level) if is_path else (src, None)
     check_gray(image)
@@ -317,56 +320,41 @@ def iter_colorize_to_file(
     if is_path and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; write to another path")
     if dst.suffix.lower() in FLAT_SUFFIXES:  # PNG and JPEG cannot stream: computed in memory
-        steps = iter_colorize(
-            image,
-            model,
-            tile_size=tile_size,
-            batch_size=batch_size,
-            device=device,
-            normalize=normalize,
-            render_scale=render_scale,
-            reference=reference,
-        )
+        steps = colorize_steps(image, model, tiles, guidance, normalize)
         rgb = yield from _with_unit(steps, "tile")
         return write_image(dst, rgb, dtype)
-    from ..io.tiff_sink import write_tiff
-    from ..io.zarr_sink import write_zarr
-
-    net, low, high = _prepare(
-        image, model, tile_size, None, device, normalize, batch_size, render_scale
-    )
+    net, intensity = _prepare(image, model, tiles, normalize)
     code = palette_code(net, reference)
-    rgb = colorize_lazy(
-        image,
-        net,
-        low,
-        high,
-        tile_size=tile_size,
-        batch_size=batch_size,
-        halo=None,
-        render_scale=render_scale,
-        code=code,
-    )
     attrs = {
         "source": _identity(src) if is_path else "array",
-        "model": _identity(net.source) if hasattr(net, "source") else _digest(net),
-        "intensity_range": [low, high],
+        "model": _identity(net.source) if getattr(net, "source", None) else _digest(net),
+        "intensity_range": list(intensity),
         "tile_size": tile_size,
         "render_scale": render_scale,
     }
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
-    if dst.suffix.lower() == ".zarr":
-        ome = dst.name.lower().endswith(".ome.zarr")
-        steps = write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume)
-        for name, done, total in steps:
-            yield f"chunk (level {name})", done, total
-    else:
-        yield from write_tiff(rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume)
+    rgb = colorize_lazy(image, net, intensity, tiles, code=code)
+    yield from _stream(rgb, dst, dtype, scale, attrs, resume)
     return dst
 
 
-def _with_unit(steps, unit: str):
+def _stream(
+    rgb: Any, dst: Path, dtype: str, scale: Any, attrs: dict, resume: bool
+) -> Iterator[tuple[str, int, int]]:
+    """Write a lazy result chunk by chunk to zarr/OME-Zarr or a tiled TIFF."""
+    from ..io.tiff_sink import write_tiff
+    from ..io.zarr_sink import write_zarr
+
+    if dst.suffix.lower() != ".zarr":
+        yield from write_tiff(rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume)
+        return
+    ome = dst.name.lower().endswith(".ome.zarr")
+    for name, done, total in write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume):
+        yield f"chunk (level {name})", done, total
+
+
+def _with_unit(steps: Iterator[tuple[int, int]], unit: str) -> Progress:
     """Relay ``(done, total)`` progress as ``(unit, done, total)`` and return the result."""
     while True:
         try:
@@ -376,7 +364,7 @@ def _with_unit(steps, unit: str):
         yield unit, done, total
 
 
-def _drive(steps, progress: bool):
+def _drive(steps: Iterator[tuple[str, int, int]], progress: bool) -> Any:
     """Run a ``(unit, done, total)`` generator to its end, with a tqdm bar per unit."""
     from tqdm.auto import tqdm
 
@@ -398,10 +386,8 @@ def _drive(steps, progress: bool):
             bar.close()
 
 
-def _identity(path) -> str:
+def _identity(path: str | Path) -> str:
     """A file's path, size and modification time: what resuming must find unchanged."""
-    from pathlib import Path
-
     path = Path(path)
     if not path.exists():
         return str(path)
@@ -409,7 +395,7 @@ def _identity(path) -> str:
     return f"{path.resolve()} ({stat.st_size} bytes, mtime {stat.st_mtime_ns})"
 
 
-def _digest(net) -> str:
+def _digest(net: Any) -> str:
     """SHA-256 of a model's weights, for models that did not come from a file."""
     import hashlib
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
+from .settings import TileSettings
 from .spread import HINT_REACH, HintSpread
-from .tiling import BLENDS, RENDER_SCALES, Tile, padded_shape, round_up, tile_grid
+from .tiling import Tile, padded_shape, round_up, tile_grid
 
 _GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
 
@@ -41,7 +43,7 @@ def default_batch_size(window: tuple[int, int], device: torch.device) -> int:
     return 1
 
 
-def plane_halo(model, render_scale: int = 1, halo: int | None = None) -> int:
+def plane_halo(model: Any, render_scale: int = 1, halo: int | None = None) -> int:
     """Context, in input pixels, that makes a crop of the plane exact.
 
     With a render scale the model's halo counts low-resolution pixels; the bilinear
@@ -55,7 +57,7 @@ def plane_halo(model, render_scale: int = 1, halo: int | None = None) -> int:
 
 
 def colorize_plane(
-    model,
+    model: Any,
     gray: np.ndarray,
     out: np.ndarray,
     *,
@@ -108,16 +110,34 @@ def colorize_plane(
     (int, int)
         Tiles done and in all, once per batch: stop iterating to cancel.
     """
-    if render_scale not in RENDER_SCALES:
-        raise ValueError(f"render_scale must be one of {RENDER_SCALES}, got {render_scale}")
-    if blend not in BLENDS:
-        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+    tiles = TileSettings(
+        tile_size=tile_size,
+        overlap=halo,
+        batch_size=batch_size,
+        render_scale=render_scale,
+        blend=blend,
+    )
+    if hint_reach < 0:
+        raise ValueError(f"hint_reach must be >= 0, got {hint_reach}")
+    return plane_steps(model, gray, out, tiles, hints=hints, code=code, hint_reach=hint_reach)
+
+
+def plane_steps(
+    model: Any,
+    gray: np.ndarray,
+    out: np.ndarray,
+    tiles: TileSettings,
+    *,
+    hints: np.ndarray | None = None,
+    code: np.ndarray | None = None,
+    hint_reach: int = HINT_REACH,
+) -> Iterator[tuple[int, int]]:
+    """:func:`colorize_plane` with its settings already checked, as ``tiles``."""
+    render_scale, blend, halo = tiles.render_scale, tiles.blend, tiles.overlap
     if (hints is not None or code is not None) and not getattr(model.arch, "guided", False):
         raise ValueError("hints, a reference or samples need a guided model, e.g. 'guided'")
     if hints is not None and render_scale != 1:
         raise ValueError("hints are applied at full resolution: use render_scale=1")
-    if hint_reach < 0:
-        raise ValueError(f"hint_reach must be >= 0, got {hint_reach}")
     if hints is not None and hint_reach > 0 and model.mode == "colorize":
         if blend != "none":
             raise ValueError("hints are spread exactly only with blend='none'")
@@ -127,24 +147,25 @@ def colorize_plane(
     halo = model.halo() if halo is None else round_up(halo, model.stride)
     if code is not None:
         code = torch.as_tensor(code, dtype=torch.float32, device=next(model.parameters()).device)
+    run = _Run(model, tiles.batch_size, halo, code)
     if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB
         L = lightness_plane(gray, model.stride)
         if hints is not None:
             L = torch.cat([L, _pad_like(hints, L)], 1)
 
-        def write_rgb(tile: Tile, L_window, pred_window):
+        def write_rgb(tile: Tile, L_window: torch.Tensor, pred_window: torch.Tensor) -> None:
             keep = (slice(None), *tile.keep)
             out[tile.target] = _to_rgb(model, L_window[:1][keep], pred_window[keep])
 
-        yield from _run_tiles(model, L, gray.shape, tile_size, batch_size, halo, write_rgb, code)
+        yield from run.tiles(L, gray.shape, tiles.tile_size, write_rgb)
         return
     L = lightness_plane(gray, model.stride * render_scale)
     work = F.avg_pool2d(L, render_scale) if render_scale > 1 else L
     work_shape = tuple(-(-n // render_scale) for n in gray.shape)
-    tiles = max(1, tile_size // render_scale)
     if hints is not None:
         work = torch.cat([work, _pad_like(hints, work)], 1)
-    colour = yield from _predict(model, work, work_shape, tiles, batch_size, halo, blend, code)
+    tile_size = max(1, tiles.tile_size // render_scale)
+    colour = yield from _predict(run, work, work_shape, tile_size, blend)
     if render_scale > 1:
         colour = guided_upsample(L, colour, render_scale)
     h, w = gray.shape
@@ -157,19 +178,21 @@ def _pad_like(maps: np.ndarray, L: torch.Tensor) -> torch.Tensor:
     return F.pad(t, (0, L.shape[-1] - t.shape[-1], 0, L.shape[-2] - t.shape[-2]))
 
 
-def _predict(model, L, shape, tile_size, batch_size, halo, blend: str, code=None):
+def _predict(
+    run: _Run, L: torch.Tensor, shape: tuple[int, int], tile_size: int, blend: str
+) -> Generator[tuple[int, int], None, torch.Tensor]:
     """The model's colour prediction for a whole plane, ``(1, C, Yp, Xp)``, tile by tile.
 
     ``"none"``: each tile's centre (crop-and-stitch, exact). ``"gaussian"``: whole
     windows averaged with Gaussian weights (sigma = window / 8, as MONAI), which hides
     seams when the halo is made smaller than the receptive field.
     """
-    channels = 2 if model.mode == "colorize" else 3
+    channels = 2 if run.model.mode == "colorize" else 3
     colour = torch.zeros((channels, *L.shape[-2:]))
     weight = torch.zeros((1, *L.shape[-2:]))
     lock = threading.Lock()
 
-    def write(tile: Tile, L_window, pred_window):
+    def write(tile: Tile, L_window: torch.Tensor, pred_window: torch.Tensor) -> None:
         if blend == "none":
             keep = (slice(None), *tile.keep)
             colour[(slice(None), *tile.target)] = pred_window[keep].cpu()
@@ -179,7 +202,7 @@ def _predict(model, L, shape, tile_size, batch_size, halo, blend: str, code=None
             colour[(slice(None), *tile.window)] += pred_window.cpu() * g
             weight[(slice(None), *tile.window)] += g
 
-    yield from _run_tiles(model, L, shape, tile_size, batch_size, halo, write, code)
+    yield from run.tiles(L, shape, tile_size, write)
     if blend == "gaussian":
         colour /= weight.clamp_min(1e-12)
     return colour[None]
@@ -191,109 +214,111 @@ def _gaussian(shape: tuple[int, int]) -> torch.Tensor:
     return (axes[0][:, None] * axes[1][None, :]).clamp_min(1e-3)
 
 
-def _run_tiles(model, L, shape, tile_size, batch_size, halo, write: Callable, code=None):
-    """Run all tiles, yielding progress, with several batches in flight.
-
-    On CPU two small forwards in parallel use the cores better than one forward's
-    intra-op threads (docs/benchmarks.md).
-    """
-    device = next(model.parameters()).device
-    tiles = tile_grid(shape, tile_size, halo, model.stride)
-    window = L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:]
-    batch_size = batch_size or default_batch_size(window, device)
-    limit = _BatchLimit(batch_size, window)
-    # CPU: a forward per core; GPU: two batches in flight on their own CUDA streams, so
-    # one batch's host-to-device copy overlaps the other's compute
-    workers = (os.cpu_count() or 1) if device.type == "cpu" else 2
-    batches = [tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)]
-    pool = _pool(workers)
-    in_flight: deque = deque()
-    done = 0
-    try:
-        for batch in batches:
-            in_flight.append(pool.submit(limit.run, model, L, batch, device, write, code))
-            if len(in_flight) < workers:
-                continue
-            done += in_flight.popleft().result()
-            yield done, len(tiles)
-        while in_flight:
-            done += in_flight.popleft().result()
-            yield done, len(tiles)
-    finally:  # cancelled: drop what has not started, wait for what has
-        for future in in_flight:
-            future.cancel()
-        for future in in_flight:
-            if not future.cancelled():
-                future.exception()
-
-
 @cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     """One long-lived pool per process: threads (and their malloc arenas) are reused."""
     return ThreadPoolExecutor(workers, thread_name_prefix="colorgan")
 
 
-class _BatchLimit:
-    """Largest batch that fits: halved on each out-of-memory error, remembered after."""
+Write = Callable[[Tile, torch.Tensor, torch.Tensor], None]
 
-    def __init__(self, size: int, window):
-        self.size, self.window = size, window
 
-    def run(self, model, L, batch, device, write, code=None) -> int:
-        size = self.size  # read once: another thread may lower it meanwhile
+class _Run:
+    """One plane's forward passes: the model, its halo and code, and the batch that fits.
+
+    The batch size is halved on each out-of-memory error and remembered after.
+    """
+
+    def __init__(self, model: Any, batch_size: int | None, halo: int, code: torch.Tensor | None):
+        self.model, self.batch_size, self.halo, self.code = model, batch_size, halo, code
+        self.device = next(model.parameters()).device
+        self.window: tuple[int, int] = (0, 0)
+
+    def tiles(
+        self, L: torch.Tensor, shape: tuple[int, int], tile_size: int, write: Write
+    ) -> Iterator[tuple[int, int]]:
+        """Run all tiles, yielding progress, with several batches in flight.
+
+        On CPU two small forwards in parallel use the cores better than one forward's
+        intra-op threads (docs/benchmarks.md).
+        """
+        tiles = tile_grid(shape, tile_size, self.halo, self.model.stride)
+        self.window = tuple(L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:])
+        size = self.batch_size = self.batch_size or default_batch_size(self.window, self.device)
+        # CPU: a forward per core; GPU: two batches in flight on their own CUDA streams, so
+        # one batch's host-to-device copy overlaps the other's compute
+        workers = (os.cpu_count() or 1) if self.device.type == "cpu" else 2
+        batches = [tiles[i : i + size] for i in range(0, len(tiles), size)]
+        pool = _pool(workers)
+        in_flight: deque = deque()
+        done = 0
+        try:
+            for batch in batches:
+                in_flight.append(pool.submit(self.batch, L, batch, write))
+                if len(in_flight) < workers:
+                    continue
+                done += in_flight.popleft().result()
+                yield done, len(tiles)
+            while in_flight:
+                done += in_flight.popleft().result()
+                yield done, len(tiles)
+        finally:  # cancelled: drop what has not started, wait for what has
+            for future in in_flight:
+                future.cancel()
+            for future in in_flight:
+                if not future.cancelled():
+                    future.exception()
+
+    def batch(self, L: torch.Tensor, batch: list[Tile], write: Write) -> int:
+        """Run one batch, split to the largest size that fits; the tiles done."""
+        size = self.batch_size  # read once: another thread may lower it meanwhile
         if len(batch) > size:
             parts = [batch[i : i + size] for i in range(0, len(batch), size)]
-            return sum(self.run(model, L, part, device, write, code) for part in parts)
+            return sum(self.batch(L, part, write) for part in parts)
         try:
-            return _run_batch(model, L, batch, device, write, code)
+            if self.device.type == "cuda":
+                with torch.cuda.stream(_worker_stream(self.device)):
+                    return self._forward(L, batch, write)
+            return self._forward(L, batch, write)
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 h, w = self.window
                 raise MemoryError(
-                    f"out of memory on {device} with a single {h}x{w} window; "
+                    f"out of memory on {self.device} with a single {h}x{w} window; "
                     "lower tile_size (--tile-size) or use device='cpu'"
                 ) from None
             torch.cuda.empty_cache()
-            self.size = min(self.size, len(batch) // 2)
-            return self.run(model, L, batch, device, write, code)
+            self.batch_size = min(self.batch_size, len(batch) // 2)
+            return self.batch(L, batch, write)
+
+    def _forward(self, L: torch.Tensor, batch: list[Tile], write: Write) -> int:
+        windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
+        windows = windows.contiguous(memory_format=torch.channels_last)
+        cuda = self.device.type == "cuda"
+        if cuda:  # from pinned memory the copy runs asynchronously on this thread's stream
+            windows = windows.pin_memory().to(self.device, non_blocking=True)
+        amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+        with torch.inference_mode():
+            with torch.autocast(self.device.type, dtype=amp, enabled=cuda):
+                code = self.code
+                pred = self.model(windows) if code is None else self.model(windows, code)
+            pred = pred.float()  # colour conversion in float32: L stays exact
+            for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
+                write(t, lw, p)
+        return len(batch)
 
 
 _STREAMS = threading.local()
 
 
-def _worker_stream(device):
+def _worker_stream(device: torch.device) -> torch.cuda.Stream:
     """This worker thread's own CUDA stream (work on separate streams can overlap)."""
     if getattr(_STREAMS, "stream", None) is None:
         _STREAMS.stream = torch.cuda.Stream(device)
     return _STREAMS.stream
 
 
-def _run_batch(model, L: torch.Tensor, batch: list[Tile], device, write: Callable, code) -> int:
-    if device.type == "cuda":
-        with torch.cuda.stream(_worker_stream(device)):
-            return _run_batch_here(model, L, batch, device, write, code)
-    return _run_batch_here(model, L, batch, device, write, code)
-
-
-def _run_batch_here(
-    model, L: torch.Tensor, batch: list[Tile], device, write: Callable, code
-) -> int:
-    windows = torch.cat([L[..., t.window[0], t.window[1]] for t in batch])
-    windows = windows.contiguous(memory_format=torch.channels_last)
-    cuda = device.type == "cuda"
-    if cuda:  # from pinned memory the copy runs asynchronously on this thread's stream
-        windows = windows.pin_memory().to(device, non_blocking=True)
-    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    with torch.inference_mode():
-        with torch.autocast(device.type, dtype=amp, enabled=cuda):
-            pred = model(windows) if code is None else model(windows, code)
-        pred = pred.float()  # colour conversion in float32: L stays exact
-        for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
-            write(t, lw, p)
-    return len(batch)
-
-
-def _to_rgb(model, L: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+def _to_rgb(model: Any, L: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
     """``(Y, X, 3)`` sRGB from L and the model's ab (kept L) or RGB prediction."""
     with torch.inference_mode():
         rgb = lab_to_rgb_in_gamut(L, pred) if model.mode == "colorize" else pred.clamp(0, 1)
@@ -310,7 +335,7 @@ def guided_upsample(L: torch.Tensor, low: torch.Tensor, scale: int) -> torch.Ten
         colour = F.interpolate(low, scale_factor=scale, mode="bilinear", align_corners=False)
         guide = L / 100
 
-        def box(x):
+        def box(x: torch.Tensor) -> torch.Tensor:
             return F.avg_pool2d(x, 2 * scale + 1, 1, scale, count_include_pad=False)
 
         mean_g, mean_c = box(guide), box(colour)

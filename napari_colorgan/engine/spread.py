@@ -14,6 +14,7 @@ whole image.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -21,6 +22,9 @@ from torch.nn import functional as F
 
 from ..models.generator import AB_SCALE
 from .tiling import round_up
+
+if TYPE_CHECKING:
+    from ..models.generator import GeneratorConfig
 
 HINT_REACH = 48  # default: pixels over which a hint's colour fades out
 LEVEL_STEP = 10.0  # L* between lightness levels, and the sigma of the L* weight
@@ -104,7 +108,7 @@ class HintSpread(nn.Module):
         self.model, self.reach = model, reach
 
     @property
-    def arch(self):
+    def arch(self) -> GeneratorConfig:
         return self.model.arch
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def open_image(path: str | os.PathLike, *, level: int = 0):
+def open_image(path: str | os.PathLike, *, level: int = 0) -> tuple[Any, tuple[float, ...] | None]:
     """Open an image for reading without loading it whole.
 
     TIFF, BigTIFF and OME-TIFF are opened as zarr stores through tifffile, zarr and
@@ -49,7 +50,7 @@ def open_image(path: str | os.PathLike, *, level: int = 0):
     return read_image(path), None
 
 
-def _open_tiff(path: Path, level: int):
+def _open_tiff(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
     import dask.array as da
     import tifffile
 
@@ -94,12 +95,12 @@ class TiffLevel:
         stat = os.stat(path)
         self.token = tokenize(path, level, stat.st_mtime_ns, stat.st_size)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> np.ndarray:
         return _tiff_zarr(self.path, self.level)[key]
 
 
 @lru_cache(maxsize=16)
-def _tiff_zarr(path: str, level: int):
+def _tiff_zarr(path: str, level: int) -> Any:
     import tifffile
     import zarr
 
@@ -121,7 +122,9 @@ def _check_tiff_axes(path: Path, axes: str, shape: tuple[int, ...]) -> None:
         )
 
 
-def _ome_sizes(xml: str, spacing, pixel):
+def _ome_sizes(
+    xml: str, spacing: Any, pixel: tuple[float, float] | None
+) -> tuple[Any, tuple[float, float] | None]:
     """PhysicalSizeZ and (PhysicalSizeY, PhysicalSizeX) of an OME-TIFF's first image."""
     import tifffile
 
@@ -132,7 +135,7 @@ def _ome_sizes(xml: str, spacing, pixel):
     return sizes.get("PhysicalSizeZ", spacing), pixel
 
 
-def _pixel_size(page) -> tuple[float, float] | None:
+def _pixel_size(page: Any) -> tuple[float, float] | None:
     """Pixel height and width from the TIFF resolution tags, when they are set."""
     tags = page.tags
     if "XResolution" not in tags or "YResolution" not in tags:
@@ -143,7 +146,7 @@ def _pixel_size(page) -> tuple[float, float] | None:
     return yd / yn, xd / xn
 
 
-def _open_zarr(path: Path, level: int):
+def _open_zarr(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
     import dask.array as da
     import zarr
 
@@ -174,14 +177,14 @@ def _open_zarr(path: Path, level: int):
     return array, tuple(scale) if scale else None
 
 
-def check_finished(group, path) -> None:
+def check_finished(group: Any, path: str | os.PathLike) -> None:
     """Refuse a napari-colorgan output whose writing did not finish."""
     state = dict(group.attrs.get("colorgan", {}))
     if state and not state.get("complete"):
         raise ValueError(f"{path} is an unfinished napari-colorgan output; finish or remove it")
 
 
-def ome_multiscale(group) -> dict | None:
+def ome_multiscale(group: Any) -> dict | None:
     """The first OME-Zarr multiscale of a zarr group, with axis names as strings.
 
     NGFF 0.5 nests the metadata under ``"ome"``, 0.4 keeps it at the top.

@@ -7,13 +7,14 @@ and every file chunk is scaled the same way.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
 OUT_DTYPES = ("uint8", "uint16", "float32")
 
 
-def intensity_range(image, normalize="auto") -> tuple[float, float]:
+def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
     """Global intensity range that maps ``image`` to [0, 1].
 
     Parameters
@@ -58,7 +59,7 @@ def intensity_range(image, normalize="auto") -> tuple[float, float]:
     return low, high
 
 
-def _global_percentiles(image, q: tuple[float, float]) -> tuple[float, float]:
+def _global_percentiles(image: Any, q: tuple[float, float]) -> tuple[float, float]:
     """Percentiles of a whole numpy or dask array.
 
     Integers of up to 16 bits use a histogram summed over chunks: exact, one pass,
@@ -85,11 +86,11 @@ def _global_percentiles(image, q: tuple[float, float]) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _percentiles_from_histogram(image, q) -> tuple[float, float]:
+def _percentiles_from_histogram(image: Any, q: tuple[float, float]) -> tuple[float, float]:
     offset = int(np.iinfo(image.dtype).min)
     bins = 1 << (8 * image.dtype.itemsize)
 
-    def count(block):
+    def count(block: np.ndarray) -> np.ndarray:
         return np.bincount((block.ravel().astype(np.int64) - offset), minlength=bins)
 
     if isinstance(image, np.ndarray):
@@ -126,7 +127,7 @@ def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
 
 
-def warn_nonfinite(image) -> None:
+def warn_nonfinite(image: Any) -> None:
     """Warn with a count when a numpy image holds NaN or infinities."""
     if isinstance(image, np.ndarray) and image.dtype.kind == "f":
         bad = int(image.size - np.count_nonzero(np.isfinite(image)))

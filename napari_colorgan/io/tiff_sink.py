@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from .zarr_sink import pyramid, pyramid_depth, write_zarr
 TILE = 256
 
 
-def _tiles(level, tile: int) -> Iterator[np.ndarray]:
+def _tiles(level: Any, tile: int) -> Iterator[np.ndarray]:
     """Tiles of a ``(..., Y, X, 3)`` array in TIFF order, edge tiles padded to full size."""
     h, w = level.shape[-3:-1]
     for index in np.ndindex(level.shape[:-3]):
@@ -39,7 +40,7 @@ def _tiles(level, tile: int) -> Iterator[np.ndarray]:
 
 
 def write_tiff(
-    rgb,
+    rgb: Any,
     path: str | os.PathLike,
     *,
     dtype: str = "uint8",

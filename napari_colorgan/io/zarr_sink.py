@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,17 +22,17 @@ LEDGER = ".colorgan-done"
 OME_AXES = {0: ["c", "y", "x"], 1: ["c", "z", "y", "x"], 2: ["t", "c", "z", "y", "x"]}
 
 
-def _regular(data):
+def _regular(data: Any) -> Any:
     """Rechunk to a regular grid (zarr needs one) of the array's largest chunks."""
     return data.rechunk(tuple(max(c) for c in data.chunks))
 
 
-def _block_slices(chunks, index) -> tuple[slice, ...]:
+def _block_slices(chunks: tuple[tuple[int, ...], ...], index: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(sum(c[:i]), sum(c[: i + 1])) for c, i in zip(chunks, index))
 
 
 def _write_level(
-    data, group, name: str, folder: Path, resume: bool, workers: int
+    data: Any, group: Any, name: str, folder: Path, resume: bool, workers: int
 ) -> Iterator[tuple[int, int]]:
     """Write one array of the store chunk by chunk; yield (chunks done, chunks total)."""
     import dask
@@ -83,7 +84,7 @@ def pyramid_depth(shape_yx: tuple[int, int], min_level_size: int) -> int:
     return levels
 
 
-def pyramid(level0, levels: int) -> list:
+def pyramid(level0: Any, levels: int) -> list:
     """Lazy 2x mean-downsampled copies over the last two axes (integers rounded)."""
     import dask.array as da
 
@@ -99,7 +100,7 @@ def pyramid(level0, levels: int) -> list:
 
 
 def write_zarr(
-    rgb,
+    rgb: Any,
     path: str | os.PathLike,
     *,
     ome: bool = True,
@@ -181,7 +182,7 @@ def write_zarr(
         ledger.unlink()
 
 
-def _multiscales(lead: int, levels: int, scale) -> dict:
+def _multiscales(lead: int, levels: int, scale: tuple[float, ...] | None) -> dict:
     """OME-NGFF 0.5 ``multiscales`` metadata (zarr v3) with the input's physical scale."""
     names = OME_AXES[lead]
     axes = [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space")} for n in names]

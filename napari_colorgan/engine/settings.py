@@ -1,0 +1,139 @@
+"""The settings of one colourisation, typed, frozen and checked once where they are built.
+
+:class:`TileSettings` says how the image is cut and run (tile size, halo, batch,
+blend, render scale, device); :class:`Guidance` says what steers the colours
+(hints, a reference, sampled palettes, temporal follow). ``colorize`` builds both
+from its keywords and hands them by name to the planes, the lazy graph and the
+runner, so a value is followed by reading, not by counting tuple positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .precision import PRECISIONS
+from .spread import HINT_REACH
+from .tiling import BLENDS, RENDER_SCALES
+
+
+@dataclass(frozen=True)
+class TileSettings:
+    """How an image is tiled and run.
+
+    Parameters
+    ----------
+    tile_size : int
+        Output pixels per tile side (rounded up to the model's stride).
+    overlap : int or None
+        Halo in pixels per side; None is the model's own, which makes tiling exact.
+    batch_size : int or None
+        Tiles per forward pass; None picks it from the window size and free memory.
+    render_scale : {1, 2, 4}
+        Predict chroma at 1/``render_scale`` resolution, upsampled along L's edges.
+    blend : {"none", "gaussian"}
+        Crop-and-stitch, or MONAI-style Gaussian-weighted windows.
+    device : str
+        Where the model runs: ``"auto"``, ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
+    precision : {"auto", "float32", "bfloat16"}
+        Number format of the forward pass (see :mod:`.precision`); checked here,
+        not yet read by the runner, which keeps its float32/CUDA-autocast forward.
+
+    Raises
+    ------
+    ValueError
+        For a value out of range, naming it.
+    """
+
+    tile_size: int = 512
+    overlap: int | None = None
+    batch_size: int | None = None
+    render_scale: int = 1
+    blend: str = "none"
+    device: str = "auto"
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError(f"overlap must be >= 0, got {self.overlap}")
+        if self.tile_size < 1:
+            raise ValueError(f"tile_size must be positive, got {self.tile_size}")
+        if self.render_scale not in RENDER_SCALES:
+            raise ValueError(
+                f"render_scale must be one of {RENDER_SCALES}, got {self.render_scale}"
+            )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(
+                f"batch_size must be >= 1 (or None for automatic), got {self.batch_size}"
+            )
+        if self.blend not in BLENDS:
+            raise ValueError(f"blend must be one of {BLENDS}, got {self.blend!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Guidance:
+    """What steers a guided model's colours; all empty means an unguided run.
+
+    Parameters
+    ----------
+    hints : list of ((coords), (r, g, b)) or (rgb image, mask), optional
+        Colours the user knows (see :func:`napari_colorgan.guide.hint_maps`).
+    hint_reach : int
+        Pixels over which a hint pulls similar lightness towards its colour.
+    reference : array-like, optional
+        A colour image whose palette the result follows.
+    samples : int, optional
+        How many colourings to draw from the model's palette prior (at least 2).
+    temporal : bool
+        Colour the first axis in order, each plane following the previous one.
+    seed : int
+        Seed of the palettes drawn for ``samples``.
+    """
+
+    hints: Any = None
+    hint_reach: int = HINT_REACH
+    reference: Any = None
+    samples: int | None = None
+    temporal: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hint_reach < 0:
+            raise ValueError(f"hint_reach must be >= 0, got {self.hint_reach}")
+        if self.samples is not None and self.samples < 2:
+            raise ValueError(f"samples must be at least 2, got {self.samples}")
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing guides the run (any model will do)."""
+        return (
+            self.hints is None
+            and self.reference is None
+            and self.samples is None
+            and not self.temporal
+        )
+
+    @property
+    def per_plane(self) -> bool:
+        """True when the guidance needs the whole image in memory (all but a reference)."""
+        return self.hints is not None or self.samples is not None or self.temporal
+
+
+def settings_from(options: dict[str, Any]) -> tuple[TileSettings, Guidance]:
+    """Split ``colorize``'s keywords into the tile settings and the guidance.
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is neither, naming it.
+    """
+    tile_names = {f.name for f in fields(TileSettings)}
+    guide_names = {f.name for f in fields(Guidance)}
+    unknown = sorted(set(options) - tile_names - guide_names)
+    if unknown:
+        raise TypeError(f"unknown colorize option(s): {', '.join(unknown)}")
+    tiles = TileSettings(**{k: v for k, v in options.items() if k in tile_names})
+    guidance = Guidance(**{k: v for k, v in options.items() if k in guide_names})
+    return tiles, guidance
