@@ -79,9 +79,16 @@ def test_bad_settings_are_refused(tmp_path, kwargs, message):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_sample_smaller_than_the_smallest_block_is_refused(tmp_path, ihc_gray):
-    with pytest.raises(ValueError, match=r"at least 136x136, got \(100, 150\)"):
-        ncg.export_model("histology", tmp_path / "m.zip", sample=ihc_gray)
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (lambda g: g, r"at least 136x136, got \(100, 150\)"),  # smaller than a block
+        (lambda g: np.tile(g * 65535, (2, 1)).astype(np.uint16), "uint8 or float in"),
+    ],
+)
+def test_an_unfit_sample_is_refused(tmp_path, ihc_gray, cut, message):
+    with pytest.raises(ValueError, match=message):
+        ncg.export_model("histology", tmp_path / "m.zip", sample=cut(ihc_gray))
     assert not list(tmp_path.iterdir())
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..io.atomic import atomic_write
 from .graph import OPSET, GrayToRGB, write_onnx, write_torchscript
 
 # the held-out sample image that shows each shipped model on its own domain
@@ -59,10 +60,11 @@ def sample_crop(name: str, size: int, sample=None) -> np.ndarray:
         raise ValueError(
             f"the sample must be a 2-D image of at least {size}x{size}, got {gray.shape}"
         )
+    if gray.dtype != np.uint8 and gray.dtype.kind != "f":
+        raise ValueError(f"the sample must be uint8 or float in [0, 1], got dtype {gray.dtype}")
     y, x = ((n - size) // 2 for n in gray.shape)
-    crop = gray[y : y + size, x : x + size]
-    scale = 255.0 if crop.dtype == np.uint8 else 1.0
-    return (crop.astype(np.float32) / scale).clip(0, 1)
+    crop = gray[y : y + size, x : x + size].astype(np.float32)
+    return (crop / 255 if gray.dtype == np.uint8 else crop).clip(0, 1)
 
 
 def _read_gray(path) -> np.ndarray:
@@ -91,9 +93,8 @@ def build_package(generator, out: str | os.PathLike, *, name: str, sample=None) 
         write_torchscript(graph, tmp / "weights.pt")
         write_onnx(graph, tmp / "weights.onnx")
         descr = _describe(generator, name, tmp, torch.__version__.split("+")[0])
-        partial = out.with_name(f".{out.name}.partial")
-        save_bioimageio_package(descr, output_path=partial)
-    os.replace(partial, out)
+        with atomic_write(out) as partial:
+            save_bioimageio_package(descr, output_path=partial)
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -24,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb
+from ..io.atomic import atomic_write
 
 # ONNX opset: onnxruntime >= 1.14, OpenCV DNN and the Java/JS runtimes all run 17
 OPSET = 17
@@ -84,9 +86,21 @@ def _in_gamut(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
 
 def example_input(model: GrayToRGB, size: int = 64) -> torch.Tensor:
-    """A small gray ramp to trace with (values only steer nothing: no branches)."""
+    """A gray ramp to trace with; the graph has no branches, so its values shape nothing."""
     ramp = torch.linspace(0, 1, size * size).reshape(1, 1, size, size)
     return ramp.to(next(model.parameters()).device)
+
+
+@contextmanager
+def _quiet_tracing():
+    """Silence what tracing this graph always reports: shape checks frozen into the
+    trace (the padding makes them true for every size), constants, and deprecations
+    of TorchScript, which the bioimage.io consumers still run."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Constant folding")
+        yield
 
 
 def write_onnx(model: GrayToRGB, path: str | os.PathLike) -> Path:
@@ -95,11 +109,8 @@ def write_onnx(model: GrayToRGB, path: str | os.PathLike) -> Path:
     The TorchScript-based exporter is used: the dynamo exporter needs the
     ``onnxscript`` package, and this graph has nothing it would do better.
     """
-    path = Path(path)
     axes = {0: "batch", 2: "y", 3: "x"}
-    tmp = path.with_name(f".{path.name}.partial")
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer and legacy-exporter notices
+    with atomic_write(path) as tmp, _quiet_tracing():
         torch.onnx.export(
             model,
             (example_input(model),),
@@ -110,17 +121,11 @@ def write_onnx(model: GrayToRGB, path: str | os.PathLike) -> Path:
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
         )
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def write_torchscript(model: GrayToRGB, path: str | os.PathLike) -> Path:
     """Trace ``model`` to a TorchScript file (any batch size, height and width)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
-        traced = torch.jit.trace(model, example_input(model), check_trace=False)
-    traced.save(str(tmp))
-    os.replace(tmp, path)
-    return path
+    with atomic_write(path) as tmp, _quiet_tracing():
+        torch.jit.trace(model, example_input(model), check_trace=False).save(str(tmp))
+    return Path(path)
