@@ -106,8 +106,9 @@ def _quiet_tracing():
 def write_onnx(model: GrayToRGB, path: str | os.PathLike) -> Path:
     """Export ``model`` to ONNX (opset :data:`OPSET`), batch, height and width dynamic.
 
-    The TorchScript-based exporter is used: the dynamo exporter needs the
-    ``onnxscript`` package, and this graph has nothing it would do better.
+    The TorchScript-based exporter is used. torch 2.13's dynamo exporter gives the
+    same graph (measured: 5e-7 from the library, as this one) but needs the
+    ``onnxscript`` package and takes 15 s instead of 2 s for a lite model.
     """
     axes = {0: "batch", 2: "y", 3: "x"}
     with atomic_write(path) as tmp, _quiet_tracing():
