@@ -1,17 +1,26 @@
-"""Throughput and peak memory of the inference paths, side by side in one run.
+"""Throughput, peak memory and colour agreement of the inference paths, side by side in one run.
 
-    python benchmarks/engine.py [--size 2048] [--tile-size 512] [--model general] [--repeat 2]
+    python benchmarks/engine.py [--size 2048] [--tile-size 512] [--model general]
+                                [--repeat 2] [--rounds 3] [--methods plain,plain-bf16,...]
 
 Each row runs in a fresh process (so peak RSS is its own) on the same pixels: a real
 image (scikit-image's retina, as gray) resized to SIZE x SIZE. Rows:
-  bare     the model on the whole image in one forward pass (the reference)
+  plain    the reference every row is divided by: a plain fp32 channels_last
+           crop-and-stitch of the same model, tile TILE + halo, one window per
+           forward (benchmarks/plain_stitch.py)
+  plain-bf16  the same under torch.autocast("cpu", bfloat16)
+  bare     the model on the whole image in one forward pass (NCHW)
   engine   ncg.colorize on a numpy array (exact crop-and-stitch tiles)
+  engine-auto  ncg.colorize(..., precision="auto"), once the engine takes it
   lazy     ncg.colorize on a dask array, computed with the threaded scheduler
   zarr     ncg.colorize_to_file from a zarr array to OME-Zarr (streamed, resumable)
   render2  engine with render_scale=2;  render4: render_scale=4
   monai    MONAI sliding_window_inference, same tile size, overlap 0.25, gaussian
            (only if monai is installed: pip install --no-deps monai)
-MP/s counts output megapixels per second (best of --repeat runs).
+MP/s counts output megapixels per second (best of --repeat runs in a process). The
+rows run --rounds times in turn; the table shows the median over rounds of the rate
+and of its ratio to ``plain`` in the same round, and the mean CIEDE2000 of the row's
+sRGB output against the fp32 ``plain`` output (rows that return sRGB).
 """
 
 from __future__ import annotations
@@ -19,13 +28,27 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-METHODS = ("bare", "engine", "lazy", "zarr", "monai", "render2", "render4")
+METHODS = (
+    "plain",
+    "plain-bf16",
+    "engine",
+    "engine-auto",
+    "lazy",
+    "zarr",
+    "render2",
+    "render4",
+    "bare",
+    "monai",
+)
 
 
 def test_image(size: int) -> np.ndarray:
@@ -38,8 +61,11 @@ def test_image(size: int) -> np.ndarray:
     return skimage.transform.resize(gray, (size, size), order=1).astype(np.float32)
 
 
-def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) -> dict:
+def run_method(
+    method: str, size: int, tile: int, model_name: str, repeat: int, save: str | None
+) -> dict:
     import torch
+    from plain_stitch import plain_stitch
 
     import napari_colorgan as ncg
     from napari_colorgan.engine.runner import lightness_plane
@@ -50,7 +76,13 @@ def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) 
     gray = test_image(size)
     L = lightness_plane(gray, model.stride)
 
-    if method == "bare":
+    if method.startswith("plain"):
+        dtype = "bfloat16" if method == "plain-bf16" else "float32"
+
+        def job():
+            return plain_stitch(model, gray, tile, dtype)
+
+    elif method == "bare":
 
         def job():
             with torch.inference_mode():
@@ -60,6 +92,15 @@ def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) 
 
         def job():
             return ncg.colorize(gray, model, tile_size=tile, normalize="none")
+
+    elif method == "engine-auto":
+        import inspect
+
+        if "precision" not in inspect.signature(ncg.colorize).parameters:
+            return {"skipped": "colorize has no precision yet"}
+
+        def job():
+            return ncg.colorize(gray, model, tile_size=tile, normalize="none", precision="auto")
 
     elif method == "lazy":
         import dask.array as da
@@ -110,8 +151,10 @@ def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) 
     seconds = []
     for _ in range(repeat):
         start = time.perf_counter()
-        job()
+        result = job()
         seconds.append(time.perf_counter() - start)
+    if save and isinstance(result, np.ndarray) and result.shape == (size, size, 3):
+        np.save(save, result)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "seconds": min(seconds),
@@ -120,52 +163,71 @@ def run_method(method: str, size: int, tile: int, model_name: str, repeat: int) 
     }
 
 
+def delta_e(a: str, b: str) -> float:
+    """Mean CIEDE2000 between two saved sRGB outputs."""
+    import napari_colorgan as ncg
+
+    with np.errstate(divide="ignore"):  # identical outputs: PSNR is infinite
+        return ncg.metrics.evaluate(np.load(a), np.load(b))["delta_e2000"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--tile-size", type=int, default=512)
     parser.add_argument("--model", default="general")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = run_method(args.child, args.size, args.tile_size, args.model, args.repeat)
+        result = run_method(
+            args.child, args.size, args.tile_size, args.model, args.repeat, args.save
+        )
         print(json.dumps(result))
         return
     import torch
 
+    methods = args.methods.split(",")
     print(
-        f"{args.size}x{args.size} px, tile {args.tile_size}, model {args.model}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU"
+        f"{args.size}x{args.size} px (retina as gray, resized), tile {args.tile_size}, "
+        f"model {args.model}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"CPU {torch.backends.cpu.get_cpu_capability()}, median of {args.rounds} rounds"
     )
-    rows = {}
-    for method in args.methods.split(","):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            method,
-            "--size",
-            str(args.size),
-            "--tile-size",
-            str(args.tile_size),
-            "--model",
-            args.model,
-            "--repeat",
-            str(args.repeat),
-        ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        rows[method] = json.loads(out.stdout.strip().splitlines()[-1])
-    bare = rows.get("bare", {}).get("mp_per_s")
-    print(f"| {'method':<8} | {'MP/s':>6} | {'x bare':>6} | {'peak RSS MB':>11} |")
-    print(f"|{'-' * 10}|{'-' * 8}|{'-' * 8}|{'-' * 13}|")
-    for method, r in rows.items():
-        if "skipped" in r:
-            print(f"| {method:<8} | {'—':>6} | {'—':>6} | {r['skipped']:>11} |")
+    rounds: dict[str, list[dict]] = {m: [] for m in methods}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for method in methods:
+                save = Path(tmp) / f"{method}.npy"
+                cmd = [sys.executable, __file__, "--child", method, "--size", str(args.size)]
+                cmd += ["--tile-size", str(args.tile_size), "--model", args.model]
+                cmd += ["--repeat", str(args.repeat)]
+                if r == 0:
+                    cmd += ["--save", str(save)]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                rounds[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        ref = Path(tmp) / "plain.npy"
+        agree = {
+            m: delta_e(str(ref), str(Path(tmp) / f"{m}.npy"))
+            for m in methods
+            if ref.exists() and (Path(tmp) / f"{m}.npy").exists()
+        }
+    print(f"| {'method':<11} | MP/s | x plain | spread | peak RSS MB | ΔE2000 vs plain |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for method, runs in rounds.items():
+        if "skipped" in runs[0]:
+            print(f"| {method:<11} | — | — | — | — | {runs[0]['skipped']} |")
             continue
-        ratio = r["mp_per_s"] / bare if bare else float("nan")
-        print(f"| {method:<8} | {r['mp_per_s']:6.2f} | {ratio:6.2f} | {r['rss_mb']:11.0f} |")
+        rates = [x["mp_per_s"] for x in runs]
+        ratios = [x["mp_per_s"] / p["mp_per_s"] for x, p in zip(runs, rounds.get("plain", []))]
+        rate = statistics.median(rates)
+        ratio = f"{statistics.median(ratios):.2f}" if ratios else "—"
+        spread = f"{(max(rates) - min(rates)) / rate:.0%}"
+        rss = statistics.median(x["rss_mb"] for x in runs)
+        de = f"{agree[method]:.4f}" if method in agree else "—"
+        print(f"| {method:<11} | {rate:.2f} | {ratio} | {spread} | {rss:.0f} | {de} |")
 
 
 if __name__ == "__main__":
