@@ -10,6 +10,7 @@ import torch
 
 from ..color import AB_SCALE, gray_to_lightness, rgb_to_lab
 from ..guide import hint_maps, reference_code, sample_codes
+from ..models.contract import ColorModel, is_guided
 from .planes import run_planes
 from .settings import Guidance, TileSettings
 
@@ -18,7 +19,7 @@ FOLLOW_TOLERANCE = 5.0  # L* units: a pixel this close to the previous plane kee
 
 def run_guided(
     image: np.ndarray,
-    net: Any,
+    net: ColorModel,
     intensity: tuple[float, float],
     tiles: TileSettings,
     guidance: Guidance,
@@ -48,12 +49,7 @@ def run_guided(
     return np.stack(results)
 
 
-def is_guided(net: Any) -> bool:
-    """True for a model that reads hint maps and a colour code."""
-    return bool(getattr(net.arch, "guided", False))
-
-
-def palette_code(net: Any, reference: Any) -> np.ndarray | None:
+def palette_code(net: ColorModel, reference: Any) -> np.ndarray | None:
     """A reference's colour code for a guided model; None without a reference."""
     if reference is None:
         return None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..io.scaling import to_unit_range
+from ..models.contract import ColorModel, model_device
 from .settings import TileSettings
 from .tiling import round_up
 
@@ -53,7 +54,7 @@ def aligned_chunks(image: Any, halo: int, stride: int, tile_size: int) -> Any:
 
 def colorize_lazy(
     image: Any,
-    net: Any,
+    net: ColorModel,
     intensity: tuple[float, float],
     tiles: TileSettings,
     *,
@@ -81,8 +82,7 @@ def colorize_lazy(
     grown = da.overlap.overlap(image, depth=depth, boundary="none")
     # a model from a file travels as its path and is loaded once per worker process
     # (load_model caches it); a model built in memory travels pickled with the graph
-    source = getattr(net, "source", None)
-    model = (source, next(net.parameters()).device.type) if source else net
+    model = (net.source, model_device(net).type) if net.source else net
     task = _BlockTask(intensity, tiles, depth, image.numblocks, code)
     return da.map_blocks(
         _colorize_block,

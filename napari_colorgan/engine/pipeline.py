@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..io.scaling import intensity_range, warn_nonfinite
+from ..models.contract import ColorModel
 from .guided import palette_code, run_guided
 from .planes import run_planes
 from .settings import Guidance, TileSettings, settings_from
@@ -221,13 +222,13 @@ def colorize_steps(
 
 def _prepare(
     image: Any, model: Any, tiles: TileSettings, normalize: Any
-) -> tuple[Any, tuple[float, float]]:
+) -> tuple[ColorModel, tuple[float, float]]:
     """Check the input, load the model, compute the global intensity range."""
-    from ..models.registry import load_model
+    from ..models.contract import as_model
     from .lazy import as_dask, is_lazy
 
     check_gray(image)
-    net = model if hasattr(model, "halo") else load_model(model, tiles.device)
+    net = as_model(model, tiles.device)
     return net, intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
 
 
@@ -327,7 +328,7 @@ def iter_colorize_to_file(
     code = palette_code(net, reference)
     attrs = {
         "source": _identity(src) if is_path else "array",
-        "model": _identity(net.source) if getattr(net, "source", None) else _digest(net),
+        "model": _identity(net.source) if net.source else _digest(net),
         "intensity_range": list(intensity),
         "tile_size": tile_size,
         "render_scale": render_scale,
@@ -395,7 +396,7 @@ def _identity(path: str | Path) -> str:
     return f"{path.resolve()} ({stat.st_size} bytes, mtime {stat.st_mtime_ns})"
 
 
-def _digest(net: Any) -> str:
+def _digest(net: ColorModel) -> str:
     """SHA-256 of a model's weights, for models that did not come from a file."""
     import hashlib
 

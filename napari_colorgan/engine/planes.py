@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..io.scaling import to_unit_range
+from ..models.contract import ColorModel
 from .settings import TileSettings
 from .spread import HINT_REACH
 
@@ -17,7 +18,7 @@ Follow = Callable[[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray | None], 
 
 def run_planes(
     image: Any,
-    net: Any,
+    net: ColorModel,
     intensity: tuple[float, float],
     tiles: TileSettings,
     *,

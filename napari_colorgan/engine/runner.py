@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
+from ..models.contract import ColorModel, is_guided, model_device
 from .settings import TileSettings
 from .spread import HINT_REACH, HintSpread
 from .tiling import Tile, padded_shape, round_up, tile_grid
 
-_GUIDE_EPS = 1e-4  # guided filter regulariser, for L / 100 in [0, 1]
+_EDGE_EPS = 1e-4  # regulariser of the edge-aware upsampling, for L / 100 in [0, 1]
 
 
 def lightness_plane(gray: np.ndarray, multiple: int) -> torch.Tensor:
@@ -43,11 +44,11 @@ def default_batch_size(window: tuple[int, int], device: torch.device) -> int:
     return 1
 
 
-def plane_halo(model: Any, render_scale: int = 1, halo: int | None = None) -> int:
+def plane_halo(model: ColorModel, render_scale: int = 1, halo: int | None = None) -> int:
     """Context, in input pixels, that makes a crop of the plane exact.
 
     With a render scale the model's halo counts low-resolution pixels; the bilinear
-    upsampling and the guided filter (two box filters of radius ``render_scale``)
+    upsampling and the edge-aware filter (two box filters of radius ``render_scale``)
     add a little at full resolution.
     """
     base = model.halo() if halo is None else halo
@@ -57,7 +58,7 @@ def plane_halo(model: Any, render_scale: int = 1, halo: int | None = None) -> in
 
 
 def colorize_plane(
-    model: Any,
+    model: ColorModel,
     gray: np.ndarray,
     out: np.ndarray,
     *,
@@ -89,7 +90,7 @@ def colorize_plane(
         Context per side, rounded up to the stride; default ``model.halo()`` (exact).
     render_scale : {1, 2, 4}, optional
         Predict chroma at 1/``render_scale`` resolution, then upsample it guided by
-        the full-resolution L (a guided filter, He et al. 2010): about
+        the full-resolution L (:func:`edge_aware_upsample`): about
         ``render_scale**2`` times fewer network pixels, L still exact.
     blend : {"none", "gaussian"}, optional
         - ``"none"``: keep each tile's centre; exact when the halo covers the
@@ -123,7 +124,7 @@ def colorize_plane(
 
 
 def plane_steps(
-    model: Any,
+    model: ColorModel,
     gray: np.ndarray,
     out: np.ndarray,
     tiles: TileSettings,
@@ -134,7 +135,7 @@ def plane_steps(
 ) -> Iterator[tuple[int, int]]:
     """:func:`colorize_plane` with its settings already checked, as ``tiles``."""
     render_scale, blend, halo = tiles.render_scale, tiles.blend, tiles.overlap
-    if (hints is not None or code is not None) and not getattr(model.arch, "guided", False):
+    if (hints is not None or code is not None) and not is_guided(model):
         raise ValueError("hints, a reference or samples need a guided model, e.g. 'guided'")
     if hints is not None and render_scale != 1:
         raise ValueError("hints are applied at full resolution: use render_scale=1")
@@ -146,7 +147,7 @@ def plane_steps(
             halo += model.margin
     halo = model.halo() if halo is None else round_up(halo, model.stride)
     if code is not None:
-        code = torch.as_tensor(code, dtype=torch.float32, device=next(model.parameters()).device)
+        code = torch.as_tensor(code, dtype=torch.float32, device=model_device(model))
     run = _Run(model, tiles.batch_size, halo, code)
     if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB
         L = lightness_plane(gray, model.stride)
@@ -167,7 +168,7 @@ def plane_steps(
     tile_size = max(1, tiles.tile_size // render_scale)
     colour = yield from _predict(run, work, work_shape, tile_size, blend)
     if render_scale > 1:
-        colour = guided_upsample(L, colour, render_scale)
+        colour = edge_aware_upsample(L, colour, render_scale)
     h, w = gray.shape
     out[...] = _to_rgb(model, L[0, :1, :h, :w], colour[0, :, :h, :w]).reshape(h, w, 3)
 
@@ -229,9 +230,11 @@ class _Run:
     The batch size is halved on each out-of-memory error and remembered after.
     """
 
-    def __init__(self, model: Any, batch_size: int | None, halo: int, code: torch.Tensor | None):
+    def __init__(
+        self, model: ColorModel, batch_size: int | None, halo: int, code: torch.Tensor | None
+    ):
         self.model, self.batch_size, self.halo, self.code = model, batch_size, halo, code
-        self.device = next(model.parameters()).device
+        self.device = model_device(model)
         self.window: tuple[int, int] = (0, 0)
 
     def tiles(
@@ -318,28 +321,39 @@ def _worker_stream(device: torch.device) -> torch.cuda.Stream:
     return _STREAMS.stream
 
 
-def _to_rgb(model: Any, L: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+def _to_rgb(model: ColorModel, L: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
     """``(Y, X, 3)`` sRGB from L and the model's ab (kept L) or RGB prediction."""
     with torch.inference_mode():
         rgb = lab_to_rgb_in_gamut(L, pred) if model.mode == "colorize" else pred.clamp(0, 1)
         return rgb.permute(1, 2, 0).float().cpu().numpy()
 
 
-def guided_upsample(L: torch.Tensor, low: torch.Tensor, scale: int) -> torch.Tensor:
-    """Upsample low-resolution colour to L's grid, its edges guided by L.
+def edge_aware_upsample(L: torch.Tensor, low: torch.Tensor, scale: int) -> torch.Tensor:
+    """Upsample low-resolution colour to L's grid, its edges following L.
 
-    Bilinear upsampling, then a guided filter of radius ``scale`` with L / 100 as
-    the guide, so chroma edges follow the full-resolution structure.
+    Bilinear upsampling, then He et al.'s (2010) local linear filter of radius
+    ``scale`` with L / 100 as the edge map, so chroma edges follow the
+    full-resolution structure.
     """
     with torch.inference_mode():
         colour = F.interpolate(low, scale_factor=scale, mode="bilinear", align_corners=False)
-        guide = L / 100
+        edges = L / 100
 
         def box(x: torch.Tensor) -> torch.Tensor:
             return F.avg_pool2d(x, 2 * scale + 1, 1, scale, count_include_pad=False)
 
-        mean_g, mean_c = box(guide), box(colour)
-        var_g = box(guide * guide) - mean_g**2
-        a = (box(guide * colour) - mean_g * mean_c) / (var_g + _GUIDE_EPS)
-        b = mean_c - a * mean_g
-        return box(a) * guide + box(b)
+        mean_e, mean_c = box(edges), box(colour)
+        var_e = box(edges * edges) - mean_e**2
+        a = (box(edges * colour) - mean_e * mean_c) / (var_e + _EDGE_EPS)
+        b = mean_c - a * mean_e
+        return box(a) * edges + box(b)
+
+
+def guided_upsample(L: torch.Tensor, low: torch.Tensor, scale: int) -> torch.Tensor:
+    """Deprecated name of :func:`edge_aware_upsample` ("guided" now means hints only)."""
+    warnings.warn(
+        "guided_upsample is deprecated; use edge_aware_upsample",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return edge_aware_upsample(L, low, scale)

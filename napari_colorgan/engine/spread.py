@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..models.generator import AB_SCALE
+from ..color import AB_SCALE
+from ..models.contract import ColorModel
 from .tiling import round_up
 
 if TYPE_CHECKING:
@@ -91,9 +92,9 @@ def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
 
 
-class HintSpread(nn.Module):
+class HintSpread(nn.Module, ColorModel):
     """A guided ``colorize`` generator followed by :func:`spread_hints`, with the halo
-    that keeps tiling exact.
+    that keeps tiling exact; a :class:`~napari_colorgan.models.contract.ColorModel`.
 
     Parameters
     ----------
@@ -103,9 +104,10 @@ class HintSpread(nn.Module):
         See :func:`spread_hints`.
     """
 
-    def __init__(self, model: nn.Module, reach: int):
+    def __init__(self, model: ColorModel, reach: int):
         super().__init__()
         self.model, self.reach = model, reach
+        self.source = None  # built in memory around the generator
 
     @property
     def arch(self) -> GeneratorConfig:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..color import AB_SCALE
+from .contract import ColorModel
 
 MODES = ("colorize", "translate")
 
@@ -107,8 +108,10 @@ class AttentionGate(nn.Module):
         return skip * weight
 
 
-class Generator(nn.Module):
+class Generator(nn.Module, ColorModel):
     """U-Net generator mapping L to ab (``colorize``) or to RGB (``translate``).
+
+    It implements :class:`~.contract.ColorModel`, what the tiled engine runs.
 
     Parameters
     ----------
@@ -120,6 +123,7 @@ class Generator(nn.Module):
         super().__init__()
         self.arch = config
         self.provenance: dict = {}
+        self.source: str | None = None  # set by load_model to the weights file
         w, b = config.widths, config.blocks
         self.stem = nn.Sequential(nn.Conv2d(self.in_channels, w[0], 3, padding=1), _act())
         self.encoders = nn.ModuleList(
