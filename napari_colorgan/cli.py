@@ -8,8 +8,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,7 +17,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Colourise grayscale scientific images with a GAN, tile by tile.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_colorize, _add_models, _add_evaluate, _add_train, _add_finetune):
+        add(sub)
+    return parser
 
+
+def _add_colorize(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "colorize",
         help="colourise a grayscale image file",
@@ -76,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         help="dask.distributed scheduler for zarr outputs, e.g. tcp://host:8786 (default: "
         "threads in this process)",
     )
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_guidance(c)
+
+
+def _add_guidance(c: argparse.ArgumentParser) -> None:
     g = c.add_argument_group(
         "guidance (a guided model, e.g. --model guided; all but --reference load the image)"
     )
@@ -107,10 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         help="colourise the first axis in order, each plane following the last: no flicker",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the sampled palettes")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("models", help="list the shipped models", description="List the shipped models.")
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "evaluate",
         help="score a model on colour images",
@@ -126,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
         "a shipped model)",
     )
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "train",
         help="train a model from a recipe",
@@ -143,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--restart", action="store_true", help="ignore a checkpoint of an earlier run")
 
+
+def _add_finetune(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser(
         "finetune",
         help="adapt a model to your images",
@@ -158,7 +174,6 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--patch", type=int, default=128, help="training crop size (default: 128)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    return parser
 
 
 def _normalize_arg(text: str):
@@ -202,67 +217,11 @@ def _parse_hint(text: str) -> tuple[tuple[int, ...], tuple[float, float, float]]
         raise ValueError(f"--hint {text!r}: expected Y,X,#RRGGBB, e.g. 120,340,#c03050") from None
 
 
-def _colorize_guided(args, source, normalize) -> int:
-    """Guidance needs the whole image: read, colourise in memory, write atomically."""
-    from .engine.pipeline import colorize
-    from .guide import chroma_uncertainty
-    from .io.readers import open_image, read_rgb
-    from .io.writers import write_image
-
-    image = (
-        source
-        if isinstance(source, np.ndarray)
-        else np.asarray(open_image(source, level=args.level)[0])
-    )
-    rgb = colorize(
-        image,
-        args.model,
-        tile_size=args.tile_size,
-        batch_size=args.batch_size,
-        device=args.device,
-        normalize=normalize,
-        hints=[_parse_hint(h) for h in args.hint] or None,
-        **({} if args.hint_reach is None else {"hint_reach": args.hint_reach}),
-        reference=None if args.reference is None else read_rgb(args.reference),
-        samples=args.samples,
-        temporal=args.temporal,
-        seed=args.seed,
-        progress=not args.quiet,
-    )
-    if args.samples is None:
-        written = [write_image(args.output, rgb, args.dtype)]
-    else:
-        out = args.output
-        written = [
-            write_image(out.with_name(f"{out.stem}_sample{i}{out.suffix}"), sample, args.dtype)
-            for i, sample in enumerate(rgb)
-        ]
-        spread = out.with_name(f"{out.stem}_uncertainty.tif")
-        _write_float_tiff(spread, chroma_uncertainty(rgb))
-        written.append(spread)
-    for path in written:
-        print(f"wrote {Path(path).resolve()}")
-    return 0
-
-
-def _write_float_tiff(path: Path, data: np.ndarray) -> None:
-    """A float32 TIFF, written beside and renamed into place."""
-    import tifffile
-
-    from .io.atomic import atomic_write
-
-    with atomic_write(path) as tmp:
-        tifffile.imwrite(tmp, data.astype(np.float32))
-
-
-def _colorize_file(args, source, normalize) -> int:
+def _colorize_file(args: argparse.Namespace, source: Any, normalize: Any) -> int:
     from .engine.pipeline import colorize_to_file
     from .io.readers import read_rgb
 
-    if args.hint or args.samples is not None or args.temporal:
-        return _colorize_guided(args, source, normalize)
-
-    out = colorize_to_file(
+    written = colorize_to_file(
         source,
         args.output,
         args.model,
@@ -275,9 +234,15 @@ def _colorize_file(args, source, normalize) -> int:
         normalize=normalize,
         render_scale=args.render_scale,
         reference=None if args.reference is None else read_rgb(args.reference),
+        hints=[_parse_hint(h) for h in args.hint] or None,
+        **({} if args.hint_reach is None else {"hint_reach": args.hint_reach}),
+        samples=args.samples,
+        temporal=args.temporal,
+        seed=args.seed,
         progress=not args.quiet,
     )
-    print(f"wrote {Path(out).resolve()}")
+    for path in written if isinstance(written, list) else [written]:
+        print(f"wrote {Path(path).resolve()}")
     return 0
 
 
@@ -374,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     # WeightsError is a ValueError; MemoryError carries the remedy; RuntimeError covers
     # devices that fail at run time and a diverged training run
-    except (ValueError, OSError, MemoryError, RuntimeError, ImportError, KeyError) as err:
+    except (ValueError, OSError, MemoryError, RuntimeError, ImportError) as err:
         print(f"colorgan: error: {err}", file=sys.stderr)
         return 1
 

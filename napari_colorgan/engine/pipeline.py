@@ -74,52 +74,22 @@ def colorize(
     Parameters
     ----------
     image : array-like, shape (..., Y, X)
-        Grayscale intensities, any integer or float dtype; leading axes (Z, T...)
-        are processed plane by plane. The array is never modified.
-    model : str, path or Generator, optional
+        Grayscale intensities, any dtype; leading axes (Z, T...) are processed
+        plane by plane. The array is never modified.
+    model : str, path or ColorModel, optional
         A name from :func:`list_models`, a ``.safetensors`` path, or a loaded model.
-    tile_size : int, optional
-        Output pixels per tile side. Tiles carry a halo of the model's receptive
-        field, so the result equals a whole-image pass (no seams, no blending).
-    overlap : int, optional
-        Halo in pixels; default (None) is the model's own, which makes tiling exact.
-    batch_size : int, optional
-        Tiles per forward pass; default from the tile size and free memory.
-    device : str, optional
-        ``"auto"`` (cuda, mps, cpu), ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
+    tile_size, overlap, batch_size, device, render_scale, blend : optional
+        How the image is tiled and run (:class:`~.settings.TileSettings`); the
+        default ``overlap`` makes the result equal a whole-image pass.
     normalize : {"auto", "none"} or (float, float), optional
         How intensities map to [0, 1], from global statistics (never per tile):
         ``"auto"`` uses 0..255 for uint8 and the 0.1/99.9 percentiles of the whole
         array otherwise; ``"none"`` takes floats already in [0, 1]; or (low, high).
-        NaN and infinities are left out of the statistics and rendered black
-        (NaN, -inf) or white (+inf), with a warning.
-    blend : {"none", "gaussian"}, optional
-        - ``"none"``: crop-and-stitch, exact with the default ``overlap``.
-        - ``"gaussian"``: overlapping windows averaged with Gaussian weights (as
-          MONAI), for an ``overlap`` smaller than the receptive field; numpy input only.
-    render_scale : {1, 2, 4}, optional
-        Predict chroma at 1/``render_scale`` resolution and upsample it guided by the
-        full-resolution L: much faster, L still exact, chroma a little softer
-        (docs/benchmarks.md has the speed and the CIEDE2000 cost).
-    hints : list of ((coords), (r, g, b)) or (rgb image, mask), optional
-        Colours the user knows, for a guided model (``"guided"``): points with
-        leading coordinates first and RGB in [0, 1], or a colour image with a
-        boolean mask of the hinted pixels. See :func:`napari_colorgan.guide.hint_maps`.
-    hint_reach : int, optional
-        Pixels over which a hint pulls the colour of similar lightness towards its
-        own (an edge-aware spread after the network); 0 leaves hints to the network.
-        It also carries ``temporal`` mode's colours to moved pixels.
-    reference : array-like, shape (..., Y, X, 3), optional
-        A colour image of the same kind whose palette the result should follow; the
-        only guidance that also works on dask/zarr input (one code for every chunk).
-    samples : int, optional
-        Return this many plausible colourings stacked on a new first axis, each
-        from a palette drawn from the model's prior (see ``chroma_uncertainty``).
-    temporal : bool, optional
-        Colourise the first axis (time or z) in order, each plane guided by the
-        previous result where the lightness has not changed: no flicker.
-    seed : int, optional
-        Seed of the palettes drawn for ``samples``.
+        NaN and infinities are left out of the statistics and shown black (NaN,
+        -inf) or white (+inf), with a warning.
+    hints, hint_reach, reference, samples, temporal, seed : optional
+        Guidance for a guided model (:class:`~.settings.Guidance`); only a
+        ``reference`` also works on dask/zarr input.
     progress : bool, optional
         Show a tqdm bar counting tiles.
 
@@ -133,9 +103,8 @@ def colorize(
     Raises
     ------
     ValueError
-        For 1-D, empty, RGB, boolean or complex input, or a bad setting.
-    WeightsError
-        For an unknown model or an unusable weights file.
+        For 1-D, empty, RGB, boolean or complex input, a bad setting, or an
+        unknown model or unusable weights file (a ``WeightsError``).
     """
     tiles = TileSettings(
         tile_size=tile_size,
@@ -145,14 +114,7 @@ def colorize(
         blend=blend,
         device=device,
     )
-    guidance = Guidance(
-        hints=hints,
-        hint_reach=hint_reach,
-        reference=reference,
-        samples=samples,
-        temporal=temporal,
-        seed=seed,
-    )
+    guidance = Guidance(hints, hint_reach, reference, samples, temporal, seed)
     return colorize_with(image, model, tiles, guidance, normalize=normalize, progress=progress)
 
 
@@ -246,8 +208,13 @@ def colorize_to_file(
     normalize: Any = "auto",
     render_scale: int = 1,
     reference: Any = None,
+    hints: Any = None,
+    hint_reach: int = HINT_REACH,
+    samples: int | None = None,
+    temporal: bool = False,
+    seed: int = 0,
     progress: bool = False,
-) -> Path:
+) -> Path | list[Path]:
     """Colourise a file (or array) into a file, streaming where the format allows.
 
     Parameters
@@ -265,13 +232,18 @@ def colorize_to_file(
         atomically.
     resume : bool, optional
         Continue an unfinished zarr output instead of starting again.
+    hints, hint_reach, samples, temporal, seed : optional
+        Guidance as for :func:`colorize`; the image is then colourised in memory
+        and written to PNG, JPEG or TIFF. ``samples=k`` writes ``<dst>_sample<i>``
+        for each colouring and ``<dst>_uncertainty.tif``, their chroma spread
+        (float32, CIELAB units, see :func:`~napari_colorgan.chroma_uncertainty`).
     Other parameters
         As for :func:`colorize`.
 
     Returns
     -------
-    pathlib.Path
-        ``dst``.
+    pathlib.Path or list of pathlib.Path
+        ``dst``; with ``samples``, every file written.
     """
     steps = iter_colorize_to_file(
         src,
@@ -286,6 +258,11 @@ def colorize_to_file(
         normalize=normalize,
         render_scale=render_scale,
         reference=reference,
+        hints=hints,
+        hint_reach=hint_reach,
+        samples=samples,
+        temporal=temporal,
+        seed=seed,
     )
     return _drive(steps, progress)
 
@@ -304,7 +281,12 @@ def iter_colorize_to_file(
     normalize: Any = "auto",
     render_scale: int = 1,
     reference: Any = None,
-) -> Generator[tuple[str, int, int], None, Path]:
+    hints: Any = None,
+    hint_reach: int = HINT_REACH,
+    samples: int | None = None,
+    temporal: bool = False,
+    seed: int = 0,
+) -> Generator[tuple[str, int, int], None, Path | list[Path]]:
     """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
     from ..io.readers import open_image
     from ..io.writers import FLAT_SUFFIXES, check_destination, write_image
@@ -313,17 +295,27 @@ def iter_colorize_to_file(
     tiles = TileSettings(
         tile_size=tile_size, batch_size=batch_size, render_scale=render_scale, device=device
     )
-    guidance = Guidance(reference=reference)
+    guidance = Guidance(
+        hints=hints,
+        hint_reach=hint_reach,
+        reference=reference,
+        samples=samples,
+        temporal=temporal,
+        seed=seed,
+    )
     is_path = isinstance(src, (str, Path))
     image, scale = open_image(src, level=level) if is_path else (src, None)
     check_gray(image)
     dst = check_destination(dst, image.ndim, dtype)
     if is_path and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; write to another path")
-    if dst.suffix.lower() in FLAT_SUFFIXES:  # PNG and JPEG cannot stream: computed in memory
+    if guidance.per_plane and dst.suffix.lower() == ".zarr":
+        raise ValueError("hints, samples and temporal colourise in memory: write a .tif or .png")
+    if guidance.per_plane or dst.suffix.lower() in FLAT_SUFFIXES:  # computed in memory
+        image = np.asarray(image) if guidance.per_plane else image
         steps = colorize_steps(image, model, tiles, guidance, normalize)
         rgb = yield from _with_unit(steps, "tile")
-        return write_image(dst, rgb, dtype)
+        return write_image(dst, rgb, dtype) if samples is None else _write_samples(dst, rgb, dtype)
     net, intensity = _prepare(image, model, tiles, normalize)
     code = palette_code(net, reference)
     attrs = {
@@ -338,6 +330,24 @@ def iter_colorize_to_file(
     rgb = colorize_lazy(image, net, intensity, tiles, code=code)
     yield from _stream(rgb, dst, dtype, scale, attrs, resume)
     return dst
+
+
+def _write_samples(dst: Path, rgb: np.ndarray, dtype: str) -> list[Path]:
+    """Each sampled colouring as ``<dst>_sample<i>``, and their chroma spread as a TIFF."""
+    import tifffile
+
+    from ..guide import chroma_uncertainty
+    from ..io.atomic import atomic_write
+    from ..io.writers import write_image
+
+    written = [
+        write_image(dst.with_name(f"{dst.stem}_sample{i}{dst.suffix}"), sample, dtype)
+        for i, sample in enumerate(rgb)
+    ]
+    spread = dst.with_name(f"{dst.stem}_uncertainty.tif")
+    with atomic_write(spread) as tmp:
+        tifffile.imwrite(tmp, chroma_uncertainty(rgb).astype(np.float32))
+    return [*written, spread]
 
 
 def _stream(

@@ -24,17 +24,24 @@ class TileSettings:
     Parameters
     ----------
     tile_size : int
-        Output pixels per tile side (rounded up to the model's stride).
+        Output pixels per tile side (rounded up to the model's stride). Tiles carry
+        a halo of the model's receptive field, so the result equals a whole-image
+        pass (no seams, no blending).
     overlap : int or None
         Halo in pixels per side; None is the model's own, which makes tiling exact.
     batch_size : int or None
         Tiles per forward pass; None picks it from the window size and free memory.
     render_scale : {1, 2, 4}
-        Predict chroma at 1/``render_scale`` resolution, upsampled along L's edges.
+        Predict chroma at 1/``render_scale`` resolution and upsample it along the
+        full-resolution L's edges: much faster, L still exact, chroma a little
+        softer (docs/benchmarks.md has the speed and the CIEDE2000 cost).
     blend : {"none", "gaussian"}
-        Crop-and-stitch, or MONAI-style Gaussian-weighted windows.
+        - ``"none"``: crop-and-stitch, exact with the default ``overlap``.
+        - ``"gaussian"``: overlapping windows averaged with Gaussian weights (as
+          MONAI), for an ``overlap`` smaller than the receptive field; numpy only.
     device : str
-        Where the model runs: ``"auto"``, ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
+        Where the model runs: ``"auto"`` (cuda, mps, cpu), ``"cpu"``, ``"cuda:N"``
+        or ``"mps"``.
     precision : {"auto", "float32", "bfloat16"}
         Number format of the forward pass (see :mod:`.precision`); checked here,
         not yet read by the runner, which keeps its float32/CUDA-autocast forward.
@@ -79,15 +86,22 @@ class Guidance:
     Parameters
     ----------
     hints : list of ((coords), (r, g, b)) or (rgb image, mask), optional
-        Colours the user knows (see :func:`napari_colorgan.guide.hint_maps`).
+        Colours the user knows: points with leading coordinates first and RGB in
+        [0, 1], or a colour image with a boolean mask of the hinted pixels (see
+        :func:`napari_colorgan.guide.hint_maps`).
     hint_reach : int
-        Pixels over which a hint pulls similar lightness towards its colour.
-    reference : array-like, optional
-        A colour image whose palette the result follows.
+        Pixels over which a hint pulls the colour of similar lightness towards its
+        own (an edge-aware spread after the network); 0 leaves hints to the
+        network. It also carries ``temporal`` mode's colours to moved pixels.
+    reference : array-like, shape (..., Y, X, 3), optional
+        A colour image of the same kind whose palette the result should follow; the
+        only guidance that also works on dask/zarr input (one code for every chunk).
     samples : int, optional
-        How many colourings to draw from the model's palette prior (at least 2).
+        Return this many (at least 2) plausible colourings stacked on a new first
+        axis, each from a palette drawn from the model's prior.
     temporal : bool
-        Colour the first axis in order, each plane following the previous one.
+        Colourise the first axis (time or z) in order, each plane guided by the
+        previous result where the lightness has not changed: no flicker.
     seed : int
         Seed of the palettes drawn for ``samples``.
     """

@@ -9,17 +9,28 @@ the last chunk is written the group's attributes say ``"complete": false``.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-LEDGER = ".colorgan-done"
+from .ledger import (
+    LEDGER,
+    OutputMismatchError,
+    combined,
+    describe,
+    lazy_print,
+    ledger_line,
+    read_ledger,
+)
+from .lock import output_lock
+
 OME_AXES = {0: ["c", "y", "x"], 1: ["c", "z", "y", "x"], 2: ["t", "c", "z", "y", "x"]}
+Region = Callable[[tuple[int, ...]], tuple[slice, ...]]
 
 
 def _regular(data: Any) -> Any:
@@ -31,20 +42,47 @@ def _block_slices(chunks: tuple[tuple[int, ...], ...], index: tuple[int, ...]) -
     return tuple(slice(sum(c[:i]), sum(c[: i + 1])) for c, i in zip(chunks, index))
 
 
+class _Inputs:
+    """The input under each full-resolution chunk, to fingerprint it (see :mod:`.ledger`)."""
+
+    def __init__(self, source: Any, data: Any, colour_axis: int):
+        self.source, self.chunks, self.colour_axis = source, data.chunks, colour_axis
+
+    def region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        where = _block_slices(self.chunks, index)
+        return where[: self.colour_axis] + where[self.colour_axis + 1 :]
+
+    def prints(self, indices: list[tuple[int, ...]]) -> list:
+        return [lazy_print(self.source, self.region(i)) for i in indices]
+
+
 def _write_level(
-    data: Any, group: Any, name: str, folder: Path, resume: bool, workers: int
-) -> Iterator[tuple[int, int]]:
-    """Write one array of the store chunk by chunk; yield (chunks done, chunks total)."""
+    data: Any,
+    group: Any,
+    name: str,
+    folder: Path,
+    resume: bool,
+    workers: int,
+    inputs: _Inputs | None = None,
+    shown: str | Path = "",
+) -> Generator[tuple[int, int], None, dict]:
+    """Write one array of the store chunk by chunk; yield (chunks done, chunks total).
+
+    Returns the input fingerprint of every chunk (empty without ``inputs``).
+    """
     import dask
 
-    data = _regular(data)
     ledger = folder / f"{LEDGER}-{name}"
-    done: set[tuple[int, ...]] = set()
+    done: dict[tuple[int, ...], str | None] = {}
     if resume and name in group and ledger.exists():
         array = group[name]
         if array.shape != data.shape or array.chunks != data.chunksize:
-            raise ValueError(f"{folder} holds a different result; remove it or pass resume=False")
-        done = _read_ledger(ledger)
+            what = f"an input of another size or chunking (level {name} is {array.shape})"
+            raise OutputMismatchError(shown or folder, what)
+        done = read_ledger(ledger)
+        if inputs is not None:
+            done = {i: p for i, p in done.items() if p is not None}  # unproven: redo
+            _check_skipped(done, inputs, workers, shown or folder)
     else:
         ledger.write_text("")  # before the array: an array without a ledger is restarted
         array = group.create_array(
@@ -52,28 +90,36 @@ def _write_level(
         )
     todo = [i for i in np.ndindex(data.numblocks) if i not in done]
     total = int(np.prod(data.numblocks))
+    prints = dict(done)
     yield total - len(todo), total
     with open(ledger, "a") as log:
         for start in range(0, len(todo), workers):
             batch = todo[start : start + workers]
-            values = dask.compute(*(data.blocks[i] for i in batch))
-            for index, value in zip(batch, values):
+            lazy = inputs.prints(batch) if inputs is not None else [None] * len(batch)
+            values = dask.compute(*(data.blocks[i] for i in batch), *lazy)
+            for index, value, print_ in zip(batch, values, values[len(batch) :]):
                 array[_block_slices(data.chunks, index)] = value
-                log.write(json.dumps(list(index)) + "\n")
+                log.write(ledger_line(index, print_))
+                prints[index] = print_
             log.flush()
             os.fsync(log.fileno())
             yield total - len(todo) + start + len(batch), total
+    return prints if inputs is not None else {}
 
 
-def _read_ledger(ledger: Path) -> set[tuple[int, ...]]:
-    """Finished chunk indices; a line cut short by a kill is not counted."""
-    done = set()
-    for line in ledger.read_text().splitlines():
-        try:
-            done.add(tuple(json.loads(line)))
-        except json.JSONDecodeError:
-            continue
-    return done
+def _check_skipped(
+    done: dict[tuple[int, ...], str | None], inputs: _Inputs, workers: int, shown: str | Path
+) -> None:
+    """Refuse to resume when the input under a chunk already written has changed."""
+    import dask
+
+    indices = sorted(done)
+    for start in range(0, len(indices), 4 * workers):
+        batch = indices[start : start + 4 * workers]
+        for index, now in zip(batch, dask.compute(*inputs.prints(batch))):
+            if now != done[index]:
+                where = describe(inputs.region(index))
+                raise OutputMismatchError(shown, f"another input (its pixels at {where} differ)")
 
 
 def pyramid_depth(shape_yx: tuple[int, int], min_level_size: int) -> int:
@@ -148,23 +194,8 @@ def write_zarr(
         )
     workers = workers or os.cpu_count() or 1
     attrs = dict(attrs or {})
-    existing = _read_state(folder)
-    if folder.exists() and existing is None:
-        raise ValueError(
-            f"{folder} exists and is not a napari-colorgan output; choose another path"
-        )
-    if existing is not None and resume:
-        earlier = {k: v for k, v in existing.items() if k != "complete"}
-        if earlier != json.loads(json.dumps(attrs)):
-            changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
-            raise ValueError(
-                f"{folder} was written from other settings ({', '.join(changed)} differ); "
-                "resume=False (--no-resume) replaces it"
-            )
-        if existing.get("complete"):
-            return  # the same result is already there
-    if existing is not None and not resume:
-        shutil.rmtree(folder)
+    if _prepare_folder(folder, attrs, resume):
+        return  # the same result is already there
     group = zarr.open_group(folder, mode="a")
     group.attrs["colorgan"] = {**attrs, "complete": False}
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
@@ -180,6 +211,31 @@ def write_zarr(
     group.attrs["colorgan"] = {**attrs, "complete": True}
     for ledger in folder.glob(f"{LEDGER}-*"):
         ledger.unlink()
+
+
+def _prepare_folder(folder: Path, attrs: dict, resume: bool) -> bool:
+    """Check an existing store against ``attrs``; True when it is already complete.
+
+    Without ``resume`` an earlier napari-colorgan store is removed; a folder that is
+    not one is never touched.
+    """
+    existing = _read_state(folder)
+    if folder.exists() and existing is None:
+        raise ValueError(
+            f"{folder} exists and is not a napari-colorgan output; choose another path"
+        )
+    if existing is not None and resume:
+        earlier = {k: v for k, v in existing.items() if k != "complete"}
+        if earlier != json.loads(json.dumps(attrs)):
+            changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
+            raise ValueError(
+                f"{folder} was written from other settings ({', '.join(changed)} differ); "
+                "resume=False (--no-resume) replaces it"
+            )
+        return bool(existing.get("complete"))
+    if existing is not None:
+        shutil.rmtree(folder)
+    return False
 
 
 def _multiscales(lead: int, levels: int, scale: tuple[float, ...] | None) -> dict:
