@@ -65,7 +65,7 @@ def make_step(size: str, bf16: bool, gan: bool, L: torch.Tensor, ab: torch.Tenso
                 loss = loss + losses.feature_matching(real_feats, fake_feats)
                 loss = loss + losses.chroma_deficit(fake, ab)
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 

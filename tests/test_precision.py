@@ -94,12 +94,12 @@ def test_bfloat16_stays_close_to_float32(general, L_camera):
     assert diff.mean() < 0.05
 
 
-def test_default_policy_is_valid_for_every_precision():
-    for name in ("float32", "bfloat16", "float16"):
-        for device in ("cpu", "cuda", "mps"):
-            tile = default_tile_size(Precision(name, device))
-            assert tile >= 128 and tile % 8 == 0
-            assert default_batch_size(Precision(name, device), (tile + 128,) * 2) >= 1
+@pytest.mark.parametrize("name", ["float32", "bfloat16"])
+def test_cpu_policy_is_the_measured_one(name):
+    """docs/benchmarks.md: 512 px tiles peak at both precisions; batching never helps."""
+    precision = Precision(name, "cpu")
+    assert default_tile_size(precision) == 512
+    assert default_batch_size(precision, (640, 640), "cpu") == 1
 
 
 @pytest.mark.cuda
@@ -117,6 +117,14 @@ def test_tiled_equals_whole_under_amp_on_cuda(camera):
     tiled = ncg.colorize(gray, "general", tile_size=128, device="cuda", normalize="none")
     whole = ncg.colorize(gray, "general", tile_size=512, device="cuda", normalize="none")
     assert np.abs(tiled - whole).max() <= 1 / 255
+
+
+@pytest.mark.cuda
+@cuda
+def test_amp_fits_at_least_the_float32_batch():
+    full, amp = Precision("float32", "cuda"), resolve_precision("auto", "cuda")
+    window = (default_tile_size(amp) + 128,) * 2
+    assert default_batch_size(amp, window) >= default_batch_size(full, window) >= 1
 
 
 @pytest.mark.cuda

@@ -129,11 +129,34 @@ def resolve_precision(precision: str, device: torch.device | str) -> Precision:
     )
 
 
+# Measured with benchmarks/windows.py (docs/benchmarks.md): on a 2-core AVX512-BF16 CPU
+# the useful-pixel rate peaks at 512 px tiles (640 px windows with the lite halo of 64)
+# in fp32 and in bf16; 384 and 768 are within the noise, 128 and 256 pay for their halo,
+# 1024 for activations that leave the cache. Batching windows never helped on the CPU.
+CPU_TILE = 512
+CUDA_TILE = 512  # not measured on a GPU yet (benchmarks/gpu_check.py): the engine's default
+
+
 def default_tile_size(precision: Precision) -> int:
-    """Output pixels per tile side when the caller gives none (placeholder, measured below)."""
-    return 512
+    """Output pixels per tile side when the caller gives none, for this precision and device.
+
+    512 on the CPU at every precision (the measured peak); on CUDA the same until a
+    GPU run measures it.
+    """
+    return CUDA_TILE if precision.device_type == "cuda" else CPU_TILE
 
 
-def default_batch_size(precision: Precision, window: tuple[int, int]) -> int:
-    """Windows per forward when the caller gives none (placeholder, measured below)."""
-    return 1
+def default_batch_size(
+    precision: Precision, window: tuple[int, int], device: torch.device | str = "cuda"
+) -> int:
+    """Windows per forward when the caller gives none.
+
+    One on the CPU, where one forward per core in flight beats batching (measured); on
+    CUDA as many as fit in half the free memory at about 1 kB of activations per window
+    pixel in float32, half that under AMP, at most 64.
+    """
+    if precision.device_type != "cuda":
+        return 1
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    per_pixel = 512 if precision.reduced else 1024
+    return max(1, min(64, int(free * 0.5) // (window[0] * window[1] * per_pixel)))
