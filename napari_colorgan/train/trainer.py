@@ -8,10 +8,8 @@ the processes split each batch and average their gradients.
 from __future__ import annotations
 
 import copy
-import csv
 import functools
 import json
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -22,17 +20,16 @@ import torch
 from torch.nn import functional as F
 
 from ..color import AB_SCALE
-from ..io.atomic import atomic_write
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from ..models.generator import SIZES, Generator, GeneratorConfig, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Augment, PatchSampler, load_frames, load_source
 from .hints import codes_from, random_hints
+from .logs import TrainLog
 
 ENCODER = ("stem", "encoders", "downs", "bottleneck")
-CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
-LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "hint", "perceptual")
 
 
 class TrainingDiverged(RuntimeError):
@@ -364,8 +361,7 @@ class Trainer:
         Only the first process of a data-parallel run writes files.
         """
         c, main = self.config, self.rank == 0
-        log = _CsvLog(log_path) if log_path and main else None
-        board = _tensorboard(log_path) if c.tensorboard and log_path and main else None
+        log = TrainLog(log_path, c.tensorboard) if log_path and main else None
         self.checkpoint = Path(checkpoint) if checkpoint else None
         start = time.perf_counter()
         try:
@@ -379,12 +375,8 @@ class Trainer:
                         else ""
                     )
                     raise TrainingDiverged(f"{err}{kept}") from None
-                if main and (self.step % c.log_every == 0 or self.step == c.steps):
-                    if log:
-                        log.write(self.step, time.perf_counter() - start, logs)
-                    if board:
-                        for k, v in logs.items():
-                            board.add_scalar(f"loss/{k}", v, self.step)
+                if log and (self.step % c.log_every == 0 or self.step == c.steps):
+                    log.write(self.step, time.perf_counter() - start, logs)
                 if main and sample_dir and c.sample_every and self.step % c.sample_every == 0:
                     self.write_samples(Path(sample_dir) / f"step_{self.step:06d}.png")
                 if (
@@ -397,8 +389,6 @@ class Trainer:
         finally:
             if log:
                 log.close()
-            if board:
-                board.close()
 
     def fit(self, log_path=None, progress: bool = True, checkpoint=None, sample_dir=None) -> None:
         """Run :meth:`iter_fit` to the end with a tqdm progress bar."""
@@ -469,63 +459,14 @@ class Trainer:
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write everything needed to continue this run exactly (atomically)."""
-        from safetensors.torch import save_file
-
-        tensors = {"rng.sampler": self.sampler.state(), "rng.trainer": self.rng.get_state()}
-        groups = {}
-        for name, obj in self._stateful().items():
-            state = obj.state_dict()
-            if isinstance(obj, torch.optim.Optimizer):
-                groups[name] = state["param_groups"]
-                state = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}
-            tensors.update(
-                {f"{name}.{k}": v.detach().cpu().contiguous().clone() for k, v in state.items()}
-            )
-        metadata = {
-            "format": CHECKPOINT_FORMAT,
-            "step": str(self.step),
-            "config": json.dumps(asdict(self.config)),
-            "param_groups": json.dumps(groups),
-        }
-        path = Path(path)
-        with atomic_write(path) as tmp:
-            save_file(tensors, tmp, metadata=metadata)
-        return path
+        streams = {"rng.sampler": self.sampler.state(), "rng.trainer": self.rng.get_state()}
+        return save_checkpoint(path, self.step, self.config, self._stateful(), streams)
 
     def load_checkpoint(self, path: str | Path) -> int:
         """Continue from a checkpoint of a run with the same settings; returns its step."""
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(path, "pt") as f:
-                meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError) as err:
-            raise ValueError(f"{path}: not a readable checkpoint ({err})") from None
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a napari-colorgan training checkpoint")
-        saved = json.loads(meta["config"])
-        changed = sorted(k for k, v in asdict(self.config).items() if saved.get(k) != _jsonable(v))
-        if changed:
-            raise ValueError(
-                f"{path} was written by a run with other settings ({', '.join(changed)}); "
-                "delete it to start afresh"
-            )
-        groups = json.loads(meta["param_groups"])
-        for name, obj in self._stateful().items():
-            prefix = name + "."
-            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            if isinstance(obj, torch.optim.Optimizer):
-                state: dict = {}
-                for key, v in own.items():
-                    i, _, k = key.partition(".")
-                    state.setdefault(int(i), {})[k] = v
-                obj.load_state_dict({"state": state, "param_groups": groups[name]})
-            else:
-                obj.load_state_dict(own)
+        self.step, tensors = load_checkpoint(path, self.config, self._stateful())
         self.sampler.set_state(tensors["rng.sampler"])
         self.rng.set_state(tensors["rng.trainer"])
-        self.step = int(meta["step"])
         set_encoder_trainable(self.G, self.step >= self.config.freeze_encoder)
         return self.step
 
@@ -534,10 +475,6 @@ class Trainer:
         if self.D is not None:
             parts.update(D=self.D, opt_d=self.opt_d)
         return parts
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value))
 
 
 def _average_gradients(module: torch.nn.Module, world: int) -> None:
@@ -559,30 +496,3 @@ def _average_gradients(module: torch.nn.Module, world: int) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
-
-
-class _CsvLog:
-    def __init__(self, path):
-        self.file = open(path, "a", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=["step", "seconds", *LOG_COLUMNS])
-        if self.file.tell() == 0:
-            self.writer.writeheader()
-
-    def write(self, step: int, seconds: float, logs: dict) -> None:
-        row = {"step": step, "seconds": round(seconds, 1)}
-        row.update({k: logs.get(k, math.nan) for k in LOG_COLUMNS})
-        self.writer.writerow(row)
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _tensorboard(log_path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        raise ImportError(
-            "tensorboard = true needs the tensorboard package: pip install tensorboard"
-        ) from err
-    return SummaryWriter(str(Path(log_path).with_suffix("")) + "_tensorboard")

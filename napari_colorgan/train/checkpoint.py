@@ -1,0 +1,108 @@
+"""Training checkpoints: everything needed to continue a run exactly, in one safetensors file.
+
+Model and optimiser states, the random streams, the step and the settings are
+stored together; a checkpoint from a run with other settings is refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io.atomic import atomic_write
+
+CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
+
+
+def save_checkpoint(
+    path: str | Path,
+    step: int,
+    config: Any,
+    parts: dict[str, Any],
+    streams: dict[str, torch.Tensor],
+) -> Path:
+    """Write ``parts`` (modules and optimisers by name) and ``streams`` atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.safetensors`` file, replaced only when complete.
+    step : int
+        Steps done.
+    config : dataclass
+        The run's settings; a later run must have the same to continue.
+    parts : dict of str to Module or Optimizer
+        What has a ``state_dict``.
+    streams : dict of str to Tensor
+        Random generator states, stored as they are.
+    """
+    from safetensors.torch import save_file
+
+    tensors = dict(streams)
+    groups = {}
+    for name, obj in parts.items():
+        state = obj.state_dict()
+        if isinstance(obj, torch.optim.Optimizer):
+            groups[name] = state["param_groups"]
+            state = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}
+        tensors.update(
+            {f"{name}.{k}": v.detach().cpu().contiguous().clone() for k, v in state.items()}
+        )
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "step": str(step),
+        "config": json.dumps(asdict(config)),
+        "param_groups": json.dumps(groups),
+    }
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+    return path
+
+
+def load_checkpoint(
+    path: str | Path, config: Any, parts: dict[str, Any]
+) -> tuple[int, dict[str, torch.Tensor]]:
+    """Load a checkpoint into ``parts``; return its step and all its tensors.
+
+    Raises
+    ------
+    ValueError
+        For an unreadable file, another format, or a run with other settings
+        (naming the settings that differ).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path}: not a readable checkpoint ({err})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a napari-colorgan training checkpoint")
+    saved = json.loads(meta["config"])
+    current = json.loads(json.dumps(asdict(config)))
+    changed = sorted(k for k, v in current.items() if saved.get(k) != v)
+    if changed:
+        raise ValueError(
+            f"{path} was written by a run with other settings ({', '.join(changed)}); "
+            "delete it to start afresh"
+        )
+    groups = json.loads(meta["param_groups"])
+    for name, obj in parts.items():
+        prefix = name + "."
+        own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if isinstance(obj, torch.optim.Optimizer):
+            state: dict = {}
+            for key, v in own.items():
+                i, _, k = key.partition(".")
+                state.setdefault(int(i), {})[k] = v
+            obj.load_state_dict({"state": state, "param_groups": groups[name]})
+        else:
+            obj.load_state_dict(own)
+    return int(meta["step"]), tensors
