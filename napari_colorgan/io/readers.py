@@ -1,4 +1,4 @@
-"""Opening grayscale images without loading them: TIFF, zarr/OME-Zarr, PNG, JPEG."""
+"""Opening grayscale images without loading them: TIFF, zarr/OME-Zarr, FITS, video, PNG, JPEG."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from .fits import FITS_SUFFIXES, is_fits, open_fits
 from .scaling import to_unit_float
+from .video import VIDEO_SUFFIXES, is_video, open_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 READ_SUFFIXES = (*IMAGE_SUFFIXES, ".zarr")
+INPUT_SUFFIXES = (*READ_SUFFIXES, *FITS_SUFFIXES, *VIDEO_SUFFIXES)  # what open_image opens
 
 
 def _suffix(path: Path) -> str:
@@ -23,13 +26,15 @@ def open_image(path: str | os.PathLike, *, level: int = 0) -> tuple[Any, tuple[f
     """Open an image for reading without loading it whole.
 
     TIFF, BigTIFF and OME-TIFF are opened as zarr stores through tifffile, zarr and
-    OME-Zarr with zarr (read-only), so chunks are read only when computed; PNG and
-    JPEG are read into memory.
+    OME-Zarr with zarr (read-only), FITS through astropy's sections and video
+    frames by PyAV in chunks (:mod:`.fits`, :mod:`.video`), so chunks are read only
+    when computed; PNG and JPEG are read into memory.
 
     Parameters
     ----------
     path : path-like
-        ``.tif``, ``.tiff``, ``.zarr`` (incl. ``.ome.zarr``), ``.png``, ``.jpg``.
+        ``.tif``, ``.tiff``, ``.zarr`` (incl. ``.ome.zarr``), ``.fits``/``.fit``/
+        ``.fz``, ``.mp4``/``.avi``/``.mov``/``.mkv`` (gray), ``.png``, ``.jpg``.
     level : int, optional
         Pyramid level of a multiscale TIFF or OME-Zarr (0 = full resolution).
 
@@ -47,6 +52,10 @@ def open_image(path: str | os.PathLike, *, level: int = 0) -> tuple[Any, tuple[f
         return _open_zarr(path, level)
     if suffix in (".tif", ".tiff"):
         return _open_tiff(path, level)
+    if is_fits(path):
+        return open_fits(path), None
+    if is_video(path):
+        return open_video(path)[0], None
     return read_image(path), None
 
 
@@ -220,7 +229,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"input file not found: {path}")
     if _suffix(path) not in READ_SUFFIXES or _suffix(path) == ".zarr":
         raise ValueError(
-            f"cannot read {path.name}: supported inputs are {', '.join(READ_SUFFIXES)}"
+            f"cannot read {path.name}: supported inputs are {', '.join(INPUT_SUFFIXES)}"
         )
     try:
         if _suffix(path) in (".tif", ".tiff"):
