@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write, partial_path
+from .lock import output_lock
 from .scaling import to_dtype
-from .zarr_sink import pyramid, pyramid_depth, write_zarr
+from .zarr_sink import pyramid, pyramid_depth, stream_zarr
 
 TILE = 256
 
@@ -43,6 +44,7 @@ def write_tiff(
     rgb: Any,
     path: str | os.PathLike,
     *,
+    source: Any = None,
     dtype: str = "uint8",
     scale: tuple[float, ...] | None = None,
     attrs: dict | None = None,
@@ -60,23 +62,48 @@ def write_tiff(
         physical pixel size.
     dtype : {"uint8", "uint16", "float32"}
         Sample type of the file.
-    scale, attrs, resume
-        As for :func:`~napari_colorgan.io.zarr_sink.write_zarr`.
+    source, scale, attrs, resume
+        As for :func:`~napari_colorgan.io.zarr_sink.write_zarr`: the chunks stage in a
+        hidden zarr store beside ``path``, which a resumed run continues.
 
     Yields
     ------
     (str, int, int)
         What is being written, and its steps done and in all.
+
+    Raises
+    ------
+    OutputMismatchError
+        When resuming chunks staged from another input or with other settings.
+    OutputBusyError
+        When another run is writing ``path``.
     """
+    with output_lock(path):
+        yield from _write_tiff(rgb, Path(path), source, dtype, scale, attrs, resume, min_level_size)
+
+
+def _write_tiff(
+    rgb: Any,
+    path: Path,
+    source: Any,
+    dtype: str,
+    scale: tuple[float, ...] | None,
+    attrs: dict | None,
+    resume: bool,
+    min_level_size: int,
+) -> Iterator[tuple[str, int, int]]:
     import dask.array as da
     import tifffile
     import zarr
 
-    path = Path(path)
     staging = Path(f"{partial_path(path)}.zarr")  # resumable chunks, then the TIFF
+    partial_path(path).unlink(missing_ok=True)  # a TIFF half written by a killed run
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**(attrs or {}), "dtype": dtype}
-    for name, done, total in write_zarr(samples, staging, ome=False, attrs=attrs, resume=resume):
+    staged = stream_zarr(
+        samples, staging, source=source, ome=False, attrs=attrs, resume=resume, shown=path
+    )
+    for name, done, total in staged:
         yield f"chunk (level {name})", done, total
     level0 = da.from_zarr(zarr.open_group(staging, mode="r")["0"])
     two_d = level0.ndim == 3

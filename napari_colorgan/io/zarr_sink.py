@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ from .ledger import (
 from .lock import output_lock
 
 OME_AXES = {0: ["c", "y", "x"], 1: ["c", "z", "y", "x"], 2: ["t", "c", "z", "y", "x"]}
-Region = Callable[[tuple[int, ...]], tuple[slice, ...]]
 
 
 def _regular(data: Any) -> Any:
@@ -149,6 +148,7 @@ def write_zarr(
     rgb: Any,
     path: str | os.PathLike,
     *,
+    source: Any = None,
     ome: bool = True,
     scale: tuple[float, ...] | None = None,
     attrs: dict | None = None,
@@ -164,6 +164,11 @@ def write_zarr(
         The lazy result of :func:`~napari_colorgan.colorize` (float32 in [0, 1]).
     path : path-like
         Destination folder (``.zarr`` or ``.ome.zarr``).
+    source : array-like, shape (..., Y, X), optional
+        The grayscale input ``rgb`` was computed from (numpy, dask or zarr). The
+        store records a fingerprint of the input under every chunk, and a resumed
+        or repeated run must find the same pixels there. Without it only ``attrs``
+        identify the input.
     ome : bool
         Write OME-Zarr: colour as a channel axis ``(c, [z | t, z], y, x)``, a
         multiscale pyramid down to ``min_level_size`` pixels, the physical
@@ -171,10 +176,10 @@ def write_zarr(
     attrs : dict, optional
         Recorded under the ``colorgan`` attribute (model, normalisation range...).
     resume : bool
-        Continue an unfinished store written with the same ``attrs`` (a finished one
-        is left as it is); a store written with other ``attrs`` is an error. With
-        False, an earlier napari-colorgan store is replaced. A folder that is not a
-        napari-colorgan store is never touched.
+        Continue an unfinished store written from the same ``source`` and ``attrs``
+        (a finished one is left as it is); a store made from another input or with
+        other ``attrs`` is an error. With False, an earlier napari-colorgan store
+        is replaced. A folder that is not a napari-colorgan store is never touched.
     workers : int, optional
         Chunks computed at once; default: the number of CPU cores.
 
@@ -182,60 +187,154 @@ def write_zarr(
     ------
     (str, int, int)
         The array being written ("0", "1"...) and its chunks done and in all.
+
+    Raises
+    ------
+    OutputMismatchError
+        When resuming a store made from another input or with other settings.
+    OutputBusyError
+        When another run is writing ``path``.
+    """
+    with output_lock(path):
+        yield from stream_zarr(
+            rgb,
+            path,
+            source=source,
+            ome=ome,
+            scale=scale,
+            attrs=attrs,
+            resume=resume,
+            min_level_size=min_level_size,
+            workers=workers,
+        )
+
+
+def stream_zarr(
+    rgb: Any,
+    path: str | os.PathLike,
+    *,
+    source: Any = None,
+    ome: bool = True,
+    scale: tuple[float, ...] | None = None,
+    attrs: dict | None = None,
+    resume: bool = True,
+    min_level_size: int = 256,
+    workers: int | None = None,
+    shown: str | os.PathLike | None = None,
+) -> Iterator[tuple[str, int, int]]:
+    """:func:`write_zarr` for a caller that already holds the output's lock.
+
+    ``shown`` is the output named in errors (a TIFF whose chunks stage here).
     """
     import dask.array as da
     import zarr
 
     folder = Path(path)
+    shown = shown or folder
     lead = rgb.ndim - 3
     if ome and lead not in OME_AXES:
         raise ValueError(
             f"OME-Zarr holds at most (t, z) leading axes, the result has {lead}; write a .zarr"
         )
+    if source is not None and tuple(source.shape) != tuple(rgb.shape[:-1]):
+        raise ValueError(f"source shape {source.shape} does not match the result {rgb.shape}")
     workers = workers or os.cpu_count() or 1
     attrs = dict(attrs or {})
-    if _prepare_folder(folder, attrs, resume):
-        return  # the same result is already there
-    group = zarr.open_group(folder, mode="a")
-    group.attrs["colorgan"] = {**attrs, "complete": False}
+    if source is not None:
+        attrs["input"] = {"shape": list(source.shape), "dtype": str(np.dtype(source.dtype))}
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
-    levels = pyramid_depth(level0.shape[-2:], min_level_size) if ome else 0
-    for steps in _write_level(level0, group, "0", folder, resume, workers):
-        yield ("0", *steps)
-    stored = da.from_zarr(group["0"])
-    for k, level in enumerate(pyramid(stored, levels), start=1):
-        for steps in _write_level(level, group, str(k), folder, resume, workers):
-            yield (str(k), *steps)
-    if ome:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [_multiscales(lead, levels, scale)]}
-    group.attrs["colorgan"] = {**attrs, "complete": True}
-    for ledger in folder.glob(f"{LEDGER}-*"):
-        ledger.unlink()
-
-
-def _prepare_folder(folder: Path, attrs: dict, resume: bool) -> bool:
-    """Check an existing store against ``attrs``; True when it is already complete.
-
-    Without ``resume`` an earlier napari-colorgan store is removed; a folder that is
-    not one is never touched.
-    """
+    level0 = _regular(level0)
+    colour = OME_AXES[lead].index("c") if ome else rgb.ndim - 1
+    inputs = _Inputs(source, level0, colour) if source is not None else None
     existing = _read_state(folder)
     if folder.exists() and existing is None:
         raise ValueError(
             f"{folder} exists and is not a napari-colorgan output; choose another path"
         )
     if existing is not None and resume:
-        earlier = {k: v for k, v in existing.items() if k != "complete"}
-        if earlier != json.loads(json.dumps(attrs)):
-            changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
-            raise ValueError(
-                f"{folder} was written from other settings ({', '.join(changed)} differ); "
-                "resume=False (--no-resume) replaces it"
-            )
-        return bool(existing.get("complete"))
-    if existing is not None:
+        _check_same(existing, attrs, shown)
+        if existing.get("complete"):
+            _check_finished_input(existing, inputs, level0, workers, shown)
+            return  # the same result is already there
+        _remove_temporaries(folder)
+    if existing is not None and not resume:
         shutil.rmtree(folder)
-    return False
+    group = zarr.open_group(folder, mode="a")
+    group.attrs["colorgan"] = {**attrs, "complete": False}
+    levels = pyramid_depth(level0.shape[-2:], min_level_size) if ome else 0
+    steps = _write_level(level0, group, "0", folder, resume, workers, inputs, shown)
+    prints = yield from _named("0", steps)
+    stored = da.from_zarr(group["0"])
+    for k, level in enumerate(pyramid(stored, levels), start=1):
+        steps = _write_level(_regular(level), group, str(k), folder, resume, workers)
+        yield from _named(str(k), steps)
+    if ome:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [_multiscales(lead, levels, scale)]}
+    if inputs is not None:
+        attrs["input"].update(chunks=list(level0.chunksize), fingerprint=combined(prints))
+    group.attrs["colorgan"] = {**attrs, "complete": True}
+    for ledger in folder.glob(f"{LEDGER}-*"):
+        ledger.unlink()
+
+
+def _named(name: str, steps: Generator[tuple[int, int], None, Any]) -> Generator:
+    """Relay a level's ``(done, total)`` as ``(name, done, total)``; return its result."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        yield name, done, total
+
+
+def _check_same(existing: dict, attrs: dict, shown: str | Path) -> None:
+    """Refuse a store written with other settings or from an input of another kind."""
+    import json
+
+    earlier = {k: v for k, v in existing.items() if k not in ("complete", "input")}
+    now = json.loads(json.dumps({k: v for k, v in attrs.items() if k != "input"}))
+    if earlier != now:
+        changed = sorted(k for k in {*earlier, *now} if earlier.get(k) != now.get(k))
+        raise OutputMismatchError(shown, f"other settings ({', '.join(changed)} differ)")
+    before, after = existing.get("input"), attrs.get("input")
+    if after is None:
+        return
+    if before is None:
+        raise OutputMismatchError(shown, "an input it did not fingerprint")
+    for key, show in (("shape", tuple), ("dtype", str)):
+        if before[key] != after[key]:
+            was, now = show(before[key]), show(after[key])
+            raise OutputMismatchError(shown, f"another input ({key} {was}, now {now})")
+
+
+def _check_finished_input(
+    existing: dict, inputs: _Inputs | None, level0: Any, workers: int, shown: str | Path
+) -> None:
+    """Refuse to return a finished store whose input fingerprint is not this input's."""
+    import dask
+
+    if inputs is None:
+        return
+    record = existing["input"]
+    if record.get("chunks") != list(level0.chunksize) or "fingerprint" not in record:
+        raise OutputMismatchError(shown, "an input it cannot compare (another chunk grid)")
+    indices = list(np.ndindex(level0.numblocks))
+    prints = {}
+    for start in range(0, len(indices), 4 * workers):
+        batch = indices[start : start + 4 * workers]
+        prints.update(zip(batch, dask.compute(*inputs.prints(batch))))
+    if combined(prints) != record["fingerprint"]:
+        raise OutputMismatchError(shown, "another input (same size, other pixels)")
+
+
+_ZARR_TEMPORARY = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Delete the half-written chunk files a killed run left (zarr's ``*.<uuid>.partial``)."""
+    for leftover in folder.rglob("*.partial"):
+        if leftover.is_file() and _ZARR_TEMPORARY.search(leftover.name):
+            leftover.unlink()
 
 
 def _multiscales(lead: int, levels: int, scale: tuple[float, ...] | None) -> dict:
