@@ -195,25 +195,7 @@ def _prepare(
 
 
 def colorize_to_file(
-    src: Any,
-    dst: str | Path,
-    model: Any = "general",
-    *,
-    resume: bool = True,
-    level: int = 0,
-    dtype: str = "uint8",
-    tile_size: int = 512,
-    batch_size: int | None = None,
-    device: str = "auto",
-    normalize: Any = "auto",
-    render_scale: int = 1,
-    reference: Any = None,
-    hints: Any = None,
-    hint_reach: int = HINT_REACH,
-    samples: int | None = None,
-    temporal: bool = False,
-    seed: int = 0,
-    progress: bool = False,
+    src: Any, dst: str | Path, model: Any = "general", *, progress: bool = False, **options: Any
 ) -> Path | list[Path]:
     """Colourise a file (or array) into a file, streaming where the format allows.
 
@@ -231,39 +213,27 @@ def colorize_to_file(
         interruption. ``.png`` / ``.jpg``: 2-D only, computed in memory, written
         atomically.
     resume : bool, optional
-        Continue an unfinished zarr output instead of starting again.
+        Continue an unfinished zarr output instead of starting again (default True).
+    level : int, optional
+        Pyramid level of a multiscale input (default 0, full resolution).
+    dtype : {"uint8", "uint16", "float32"}, optional
+        Sample type of the file (default uint8; float32 only in TIFF).
+    tile_size, batch_size, device, normalize, render_scale, reference : optional
+        As for :func:`colorize`.
     hints, hint_reach, samples, temporal, seed : optional
         Guidance as for :func:`colorize`; the image is then colourised in memory
         and written to PNG, JPEG or TIFF. ``samples=k`` writes ``<dst>_sample<i>``
         for each colouring and ``<dst>_uncertainty.tif``, their chroma spread
         (float32, CIELAB units, see :func:`~napari_colorgan.chroma_uncertainty`).
-    Other parameters
-        As for :func:`colorize`.
+    progress : bool, optional
+        Show a tqdm bar per stage (tiles, chunks, TIFF levels).
 
     Returns
     -------
     pathlib.Path or list of pathlib.Path
         ``dst``; with ``samples``, every file written.
     """
-    steps = iter_colorize_to_file(
-        src,
-        dst,
-        model,
-        resume=resume,
-        level=level,
-        dtype=dtype,
-        tile_size=tile_size,
-        batch_size=batch_size,
-        device=device,
-        normalize=normalize,
-        render_scale=render_scale,
-        reference=reference,
-        hints=hints,
-        hint_reach=hint_reach,
-        samples=samples,
-        temporal=temporal,
-        seed=seed,
-    )
+    steps = iter_colorize_to_file(src, dst, model, **options)
     return _drive(steps, progress)
 
 
