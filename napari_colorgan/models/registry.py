@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded
     import torch
 
     from .discriminator import PatchDiscriminator
-    from .generator import Generator
+    from .generator import Generator, GeneratorConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 FORMAT = "napari-colorgan/1"
@@ -143,39 +143,149 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, path: Path)
         raise WeightsError(f"{path}: weights do not match their config ({first})") from None
 
 
-def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
-    """Build the generator described by a weights file and load its weights (on CPU)."""
+# sane bounds for an architecture read from a file, checked before anything is built
+_MAX_LEVELS, _MAX_WIDTH, _MAX_BLOCKS = 8, 4096, 64
+_FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+
+
+def _generator_config(meta: dict, path: Path) -> GeneratorConfig:
+    """The generator config of a file's metadata, refused when out of sane bounds."""
+    from .generator import GeneratorConfig
+
+    arch = meta["generator"]
+    if not isinstance(arch, dict) or not isinstance(arch.get("widths"), list):
+        raise WeightsError(f"{path} has an invalid generator config: no list of widths")
+    widths, blocks = arch["widths"], arch.get("blocks", 1)
+    if not 2 <= len(widths) <= _MAX_LEVELS or not all(
+        _is_int(w) and 1 <= w <= _MAX_WIDTH for w in widths
+    ):
+        raise WeightsError(
+            f"{path} has an invalid generator config: widths must be 2 to {_MAX_LEVELS} "
+            f"integers in 1..{_MAX_WIDTH}, got {str(widths)[:80]}"
+        )
+    if not _is_int(blocks) or not 0 <= blocks <= _MAX_BLOCKS:
+        raise WeightsError(
+            f"{path} has an invalid generator config: blocks must be an integer in "
+            f"0..{_MAX_BLOCKS}, got {blocks!r}"
+        )
+    for flag in ("attention", "guided"):
+        if not isinstance(arch.get(flag, False), bool):
+            raise WeightsError(
+                f"{path} has an invalid generator config: {flag} must be true or false, "
+                f"got {arch[flag]!r}"
+            )
+    try:
+        return GeneratorConfig.from_dict(arch)
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"{path} has an invalid generator config: {err}") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _header(path: Path, prefix: str) -> dict[str, tuple[list[int], str]]:
+    """Shape and dtype of every tensor under ``prefix``, read from the header alone."""
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))  # read_metadata has opened it already
+    return {
+        k[len(prefix) :]: (v["shape"], v["dtype"])
+        for k, v in header.items()
+        if k.startswith(prefix) and isinstance(v, dict)
+    }
+
+
+def _check_shapes(module_type: type, config: object, path: Path, prefix: str) -> None:
+    """Compare the tensors a config needs with the header's, building nothing real.
+
+    The module is built on PyTorch's ``meta`` device: shapes without memory.
+    """
+    import torch
+
+    with torch.device("meta"):
+        expected = {k: list(v.shape) for k, v in module_type(config).state_dict().items()}
+    stored = _header(path, prefix)
+    missing = sorted(set(expected) - set(stored))
+    extra = sorted(set(stored) - set(expected))
+    if missing or extra:
+        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise WeightsError(
+            f"{path}: weights do not match their config ({what}; "
+            f"{len(missing)} missing, {len(extra)} unexpected)"
+        )
+    for name, shape in expected.items():
+        stored_shape, dtype = stored[name]
+        if stored_shape != shape:
+            raise WeightsError(
+                f"{path}: weights do not match their config ({name} is {stored_shape}, "
+                f"the config needs {shape})"
+            )
+        if dtype not in _FLOAT_DTYPES:
+            raise WeightsError(f"{path}: tensor {name} is {dtype}, not floating point")
+
+
+def _load_tensors(path: Path) -> dict:
+    """All tensors of a checked file; non-finite values are refused."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .generator import Generator, GeneratorConfig
-
-    path = resolve(path)
-    meta = read_metadata(path)
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
         raise WeightsError(f"{path} is truncated or corrupt ({err})") from None
-    try:
-        generator = Generator(GeneratorConfig.from_dict(meta["generator"]))
-    except (TypeError, ValueError) as err:
-        raise WeightsError(f"{path} has an invalid generator config: {err}") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WeightsError(f"{path}: tensor {name} has {bad} NaN or infinite value(s)")
+    return tensors
+
+
+def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
+    """Build the generator described by a weights file and load its weights (on CPU).
+
+    The config is checked against sane bounds and against the tensor shapes in the
+    file's header before any module is built, and the weights must be finite.
+    """
+    from .generator import Generator
+
+    path = resolve(path)
+    meta = read_metadata(path)
+    config = _generator_config(meta, path)
+    _check_shapes(Generator, config, path, _GEN_PREFIX)
+    tensors = _load_tensors(path)
+    generator = Generator(config)
     _load_state(generator, tensors, _GEN_PREFIX, path)
     return generator, meta
 
 
 def load_discriminator(path: str | os.PathLike) -> PatchDiscriminator | None:
     """The discriminator stored beside a generator, or None when there is none."""
-    from safetensors.torch import load_file
-
     from .discriminator import DiscriminatorConfig, PatchDiscriminator
 
     path = resolve(path)
     meta = read_metadata(path)
     if "discriminator" not in meta:
         return None
-    disc = PatchDiscriminator(DiscriminatorConfig(**meta["discriminator"]))
-    _load_state(disc, load_file(path), _DISC_PREFIX, path)
+    arch = meta["discriminator"]
+    known = ("width", "depth", "in_channels")
+    if (
+        not isinstance(arch, dict)
+        or set(arch) - set(known)
+        or not all(
+            _is_int(arch.get(k, 1)) and 1 <= arch.get(k, 1) <= bound
+            for k, bound in zip(known, (_MAX_WIDTH, _MAX_LEVELS, 4))
+        )
+    ):
+        raise WeightsError(f"{path} has an invalid discriminator config: {str(arch)[:80]}")
+    config = DiscriminatorConfig(**arch)
+    _check_shapes(PatchDiscriminator, config, path, _DISC_PREFIX)
+    disc = PatchDiscriminator(config)
+    _load_state(disc, _load_tensors(path), _DISC_PREFIX, path)
     return disc
 
 
