@@ -1,0 +1,204 @@
+"""Colourising a folder or a glob of files into an output folder, one file at a time.
+
+Finished outputs are skipped, unfinished ones resume (each sink's own rule), and a
+file that fails is recorded and the batch goes on: :class:`BatchResult` says what
+happened to every input.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass
+class BatchResult:
+    """What a batch did with each input.
+
+    Attributes
+    ----------
+    written : list of Path
+        Outputs made (or finished) by this run.
+    skipped : list of Path
+        Outputs already complete before the run.
+    failed : list of (Path, str)
+        Inputs that failed, with the error's type and message.
+    """
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no input failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """A few lines for a terminal: counts, then one line per failure."""
+        lines = [
+            f"{len(self.written)} written, {len(self.skipped)} already done, "
+            f"{len(self.failed)} failed"
+        ]
+        lines += [f"  FAILED {path}: {why}" for path, why in self.failed]
+        return "\n".join(lines)
+
+
+def batch_inputs(source: str | os.PathLike) -> list[Path]:
+    """The input files of a folder or a glob pattern, sorted.
+
+    A folder gives its files (and ``.zarr`` stores) that napari-colorgan reads,
+    not recursively; hidden names (our own ``.partial`` files) are left out.
+
+    Raises
+    ------
+    ValueError
+        When ``source`` is neither a folder nor a pattern, or matches nothing.
+    """
+    from .io.readers import INPUT_SUFFIXES
+
+    text = os.fspath(source)
+    if Path(text).is_dir() and not text.rstrip("/").lower().endswith(".zarr"):
+        candidates = Path(text).iterdir()
+    elif GLOB_CHARS & set(text):
+        candidates = (Path(p) for p in glob.glob(text))
+    else:
+        raise ValueError(f"expected a folder or a glob pattern such as 'slides/*.tif', got {text}")
+    found = sorted(
+        p for p in candidates if not p.name.startswith(".") and p.suffix.lower() in INPUT_SUFFIXES
+    )
+    if not found:
+        raise ValueError(
+            f"no readable images in {text} (inputs end in {', '.join(INPUT_SUFFIXES)})"
+        )
+    return found
+
+
+def output_path(src: Path, out_dir: Path, suffix: str) -> Path:
+    """``out_dir / <src name without its image suffixes><suffix>``: a.ome.tif -> a.ome.zarr."""
+    name = src.name
+    for ending in (".ome.tif", ".ome.tiff", ".ome.zarr", ".fits.fz"):
+        if name.lower().endswith(ending):
+            name = name[: -len(ending)]
+            break
+    else:
+        name = src.stem
+    return out_dir / f"{name}{suffix}"
+
+
+def is_finished(path: Path) -> bool:
+    """True for a complete output: a finished zarr store, or any other file that exists.
+
+    Every writer but zarr renames a whole file into place, so a file that exists
+    is complete.
+    """
+    from .io.zarr_sink import is_complete
+
+    if path.suffix.lower() == ".zarr":
+        return is_complete(path)
+    return path.is_file()
+
+
+def iter_colorize_batch(
+    source: str | os.PathLike | list,
+    out_dir: str | os.PathLike,
+    model: Any = "general",
+    *,
+    suffix: str = ".ome.zarr",
+    resume: bool = True,
+    **options: Any,
+) -> Generator[tuple[Path, int, int], None, BatchResult]:
+    """:func:`colorize_batch` as a generator of ``(input, files done, files)``."""
+    from .engine.pipeline import colorize_to_file
+
+    inputs = [Path(p) for p in source] if isinstance(source, list) else batch_inputs(source)
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {out_dir}")
+    outputs = [output_path(src, out_dir, suffix) for src in inputs]
+    clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
+    if clashes:
+        raise ValueError(f"several inputs would write the same output: {', '.join(clashes)}")
+    result = BatchResult()
+    for i, (src, dst) in enumerate(zip(inputs, outputs)):
+        yield src, i, len(inputs)
+        if resume and is_finished(dst):
+            result.skipped.append(dst)
+            continue
+        try:
+            colorize_to_file(src, dst, model, resume=resume, **options)
+        except Exception as err:  # one bad file must not stop the batch; it is reported
+            log.warning("%s failed: %s", src, err)
+            result.failed.append((src, f"{type(err).__name__}: {err}"))
+        else:
+            result.written.append(dst)
+    yield inputs[-1], len(inputs), len(inputs)
+    return result
+
+
+def colorize_batch(
+    source: str | os.PathLike | list,
+    out_dir: str | os.PathLike,
+    model: Any = "general",
+    *,
+    suffix: str = ".ome.zarr",
+    resume: bool = True,
+    progress: bool = False,
+    **options: Any,
+) -> BatchResult:
+    """Colourise every image of a folder or glob into ``out_dir``.
+
+    Parameters
+    ----------
+    source : path-like, glob pattern, or list of paths
+        A folder (its readable files, not recursive), a pattern such as
+        ``"slides/*.tif"``, or the inputs themselves.
+    out_dir : path-like
+        An existing folder; each output is named after its input, with ``suffix``.
+    model : str, path or model, optional
+        As for :func:`~napari_colorgan.colorize`; loaded once for the batch.
+    suffix : str, optional
+        The output format of every file: ``.ome.zarr`` (default), ``.zarr``,
+        ``.tif``, ``.ome.tif``, ``.png``, ``.mp4``...
+    resume : bool, optional
+        Skip outputs already complete and resume unfinished ones; False redoes all.
+    progress : bool, optional
+        One tqdm bar counting files.
+    **options
+        :func:`~napari_colorgan.colorize_to_file`'s other keywords.
+
+    Returns
+    -------
+    BatchResult
+        Written, skipped and failed files; ``result.ok`` is False if any failed.
+    """
+    from tqdm.auto import tqdm
+
+    from .models.contract import as_model
+
+    net = as_model(model, options.get("device", "auto"))  # once, not once per file
+    steps = iter_colorize_batch(source, out_dir, net, suffix=suffix, resume=resume, **options)
+    bar = None
+    try:
+        while True:
+            try:
+                src, done, total = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            if progress and bar is None:
+                bar = tqdm(total=total, unit="file")
+            if bar is not None:
+                bar.set_postfix_str(src.name, refresh=False)
+                bar.update(done - bar.n)
+    finally:
+        if bar is not None:
+            bar.close()
