@@ -245,34 +245,18 @@ def iter_colorize_to_file(
     resume: bool = True,
     level: int = 0,
     dtype: str = "uint8",
-    tile_size: int = 512,
-    batch_size: int | None = None,
-    device: str = "auto",
     normalize: Any = "auto",
-    render_scale: int = 1,
-    reference: Any = None,
-    hints: Any = None,
-    hint_reach: int = HINT_REACH,
-    samples: int | None = None,
-    temporal: bool = False,
-    seed: int = 0,
+    **options: Any,
 ) -> Generator[tuple[str, int, int], None, Path | list[Path]]:
-    """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress."""
+    """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress.
+
+    ``options`` are :func:`colorize`'s tiling and guidance keywords.
+    """
     from ..io.readers import open_image
     from ..io.writers import FLAT_SUFFIXES, check_destination, write_image
     from .lazy import colorize_lazy
 
-    tiles = TileSettings(
-        tile_size=tile_size, batch_size=batch_size, render_scale=render_scale, device=device
-    )
-    guidance = Guidance(
-        hints=hints,
-        hint_reach=hint_reach,
-        reference=reference,
-        samples=samples,
-        temporal=temporal,
-        seed=seed,
-    )
+    tiles, guidance = settings_from(options)
     is_path = isinstance(src, (str, Path))
     image, scale = open_image(src, level=level) if is_path else (src, None)
     check_gray(image)
@@ -285,15 +269,19 @@ def iter_colorize_to_file(
         image = np.asarray(image) if guidance.per_plane else image
         steps = colorize_steps(image, model, tiles, guidance, normalize)
         rgb = yield from _with_unit(steps, "tile")
-        return write_image(dst, rgb, dtype) if samples is None else _write_samples(dst, rgb, dtype)
+        if guidance.samples is None:
+            return write_image(dst, rgb, dtype)
+        return _write_samples(dst, rgb, dtype)
+    if tiles.blend != "none":
+        raise ValueError(f"blend={tiles.blend!r} needs an in-memory output (.png, .jpg)")
     net, intensity = _prepare(image, model, tiles, normalize)
-    code = palette_code(net, reference)
+    code = palette_code(net, guidance.reference)
     attrs = {
         "source": _identity(src) if is_path else "array",
         "model": _identity(net.source) if net.source else _digest(net),
         "intensity_range": list(intensity),
-        "tile_size": tile_size,
-        "render_scale": render_scale,
+        "tile_size": tiles.tile_size,
+        "render_scale": tiles.render_scale,
     }
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
