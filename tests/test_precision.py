@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import napari_colorgan as ncg
-from napari_colorgan.color import gray_to_lightness
+from napari_colorgan.color import gray_to_lightness, lab_to_rgb_in_gamut
 from napari_colorgan.engine.precision import (
     Precision,
     choose_precision,
@@ -92,6 +92,28 @@ def test_bfloat16_stays_close_to_float32(general, L_camera):
     diff = (out - plain).abs()
     assert 0 < diff.max() < 1.0  # a* b* units (range about -110..110): reduced, not wrong
     assert diff.mean() < 0.05
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16"])
+def test_tiles_equal_the_whole_image_within_each_precision(general, camera, name):
+    """128 px tiles with the model's halo, stitched, against one forward of 512 x 512."""
+    precision = Precision(name, "cpu")
+    L = gray_to_lightness(torch.from_numpy(camera.astype(np.float32) / 255))[None, None]
+    whole = precision.forward(general, L)
+    tiled = torch.empty_like(whole)
+    size, tile, halo = L.shape[-1], 128, general.halo()
+    for y in range(0, size, tile):
+        for x in range(0, size, tile):
+            y0, x0 = max(0, y - halo), max(0, x - halo)
+            window = L[..., y0 : min(size, y + tile + halo), x0 : min(size, x + tile + halo)]
+            pred = precision.forward(general, window)
+            tiled[..., y : y + tile, x : x + tile] = pred[
+                ..., y - y0 : y - y0 + tile, x - x0 : x - x0 + tile
+            ]
+    rgb_whole, rgb_tiled = (lab_to_rgb_in_gamut(L[0], ab[0]) for ab in (whole, tiled))
+    assert (rgb_tiled - rgb_whole).abs().max() <= 1 / 255
+    if name == "float32":
+        assert torch.equal(tiled, whole)
 
 
 @pytest.mark.parametrize("name", ["float32", "bfloat16"])
