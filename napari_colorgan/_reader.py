@@ -15,38 +15,44 @@ def get_reader(path):
 
 
 def read_zarr(path) -> list[tuple]:
-    """Layers of a zarr store: a multiscale RGB layer for a colour result, else grayscale."""
-    import dask.array as da
+    """Layers of a zarr store: a multiscale RGB layer for a colour result, else grayscale.
+
+    A damaged or unfinished store raises a ValueError naming it (napari shows it).
+    """
     import zarr
 
-    from .io.readers import ome_multiscale, open_image
+    from .io.ome_zarr import as_dask, read_multiscale
+    from .io.readers import open_image
 
     if isinstance(path, list):
         path = path[0]
     path = Path(path)
-    group = zarr.open(path, mode="r")
-    multiscale = ome_multiscale(group) if isinstance(group, zarr.Group) else None
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as err:  # zarr raises several types for a folder that is not a store
+        raise ValueError(f"cannot open {path} as zarr: {err}") from None
     name = path.name.split(".")[0]
-    if multiscale and "c" in multiscale["axes"]:
-        return [_colour_layer(group, multiscale, name, path)]
-    if isinstance(group, zarr.Array) and group.ndim >= 3 and group.shape[-1] == 3:
-        return [(da.from_zarr(group), {"name": name, "rgb": True}, "image")]
+    multiscale = read_multiscale(node, path) if isinstance(node, zarr.Group) else None
+    if multiscale and "c" in multiscale.axes:
+        channels = multiscale.arrays[0].shape[multiscale.axes.index("c")]
+        if channels == 3:
+            return [_colour_layer(node, multiscale, name, path)]
+    if isinstance(node, zarr.Array) and node.ndim >= 3 and node.shape[-1] == 3:
+        return [(as_dask(node, path), {"name": name, "rgb": True}, "image")]
     image, scale = open_image(path)
     return [(image, {"name": name, **({"scale": scale} if scale else {})}, "image")]
 
 
-def _colour_layer(group, multiscale: dict, name: str, path: Path) -> tuple:
-    """An OME-Zarr with a channel axis as a multiscale RGB layer (channel moved last)."""
+def _colour_layer(group, multiscale, name: str, path: Path) -> tuple:
+    """An OME-Zarr with three channels as a multiscale RGB layer (channel moved last)."""
     import dask.array as da
 
-    from .io.readers import check_finished, dataset_scale
+    from .io.ome_zarr import as_dask, check_finished
 
     check_finished(group, path)
-    channel = multiscale["axes"].index("c")
-    levels = [
-        da.moveaxis(da.from_zarr(group[d["path"]]), channel, -1) for d in multiscale["datasets"]
-    ]
-    scale = dataset_scale(multiscale, 0)
+    channel = multiscale.axes.index("c")
+    levels = [da.moveaxis(as_dask(a, path), channel, -1) for a in multiscale.arrays]
+    scale = multiscale.scales[0]
     meta = {"name": name, "rgb": True, "multiscale": len(levels) > 1}
     if scale:
         meta["scale"] = [s for i, s in enumerate(scale) if i != channel]

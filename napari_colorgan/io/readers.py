@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -10,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .fits import FITS_SUFFIXES, is_fits, open_fits
+from .ome_zarr import as_dask, check_finished, read_multiscale
 from .scaling import to_unit_float
 from .video import VIDEO_SUFFIXES, is_video, open_video
 
@@ -53,33 +59,56 @@ def open_image(path: str | os.PathLike, *, level: int = 0) -> tuple[Any, tuple[f
     if suffix in (".tif", ".tiff"):
         return _open_tiff(path, level)
     if is_fits(path):
-        return open_fits(path), None
+        return _no_levels(path, level, open_fits(path)), None
     if is_video(path):
-        return open_video(path)[0], None
-    return read_image(path), None
+        return _no_levels(path, level, open_video(path)[0]), None
+    return _no_levels(path, level, one_gray(read_image(path), path)), None
+
+
+def _no_levels(path: Path, level: int, image: Any) -> Any:
+    """Refuse a pyramid level of a file that has none."""
+    if level != 0:
+        raise ValueError(f"{path.name} is not a pyramid (one level), got level={level}")
+    return image
+
+
+def one_gray(image: Any, path: str | os.PathLike) -> Any:
+    """A (..., Y, X, 1) image as (..., Y, X); gray + alpha (..., Y, X, 2) without its alpha.
+
+    The alpha channel holds no intensity: it is dropped with a warning.
+    """
+    if image.ndim >= 3 and image.shape[-1] == 1:
+        return image[..., 0]
+    if image.ndim == 3 and image.shape[-1] == 2 and image.shape[-2] > 4:
+        warnings.warn(
+            f"{Path(path).name} is gray with an alpha channel: the alpha is dropped",
+            UserWarning,
+            stacklevel=3,
+        )
+        return image[..., 0]
+    return image
 
 
 def _open_tiff(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
     import dask.array as da
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            if not 0 <= level < len(series.levels):
-                raise ValueError(
-                    f"{path.name} has {len(series.levels)} level(s), got level={level}"
-                )
-            _check_tiff_axes(path, series.axes, series.shape)
-            spacing = (tif.imagej_metadata or {}).get("spacing")
-            pixel = _pixel_size(series.pages[0])
-            if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
-                spacing, pixel = _ome_sizes(tif.ome_metadata, spacing, pixel)
-    except tifffile.TiffFileError as err:
-        raise ValueError(f"cannot decode {path}: {err}") from None
+    with tiff_errors(path), tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise ValueError(f"cannot decode {path}: it holds no image")
+        series = tif.series[0]
+        if not 0 <= level < len(series.levels):
+            raise ValueError(f"{path.name} has {len(series.levels)} level(s), got level={level}")
+        _check_tiff_data(path, series.levels[level])
+        _check_tiff_axes(path, series.axes, series.shape)
+        spacing = (tif.imagej_metadata or {}).get("spacing")
+        pixel = _pixel_size(series.pages[0])
+        if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
+            spacing, pixel = _ome_sizes(tif.ome_metadata, spacing, pixel)
     reader = TiffLevel(str(path.resolve()), level)
     chunks = _tiff_zarr(reader.path, level).chunks
     array = da.from_array(reader, chunks=chunks, asarray=True, name=f"tiff-{reader.token}")
+    array = one_gray(array, path)
     scale = None
     if pixel or spacing:
         scale = (*[1.0] * (array.ndim - 2), *(pixel or (1.0, 1.0)))
@@ -105,7 +134,8 @@ class TiffLevel:
         self.token = tokenize(path, level, stat.st_mtime_ns, stat.st_size)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        return _tiff_zarr(self.path, self.level)[key]
+        with tiff_errors(self.path):
+            return _tiff_zarr(self.path, self.level)[key]
 
 
 @lru_cache(maxsize=16)
@@ -113,7 +143,70 @@ def _tiff_zarr(path: str, level: int) -> Any:
     import tifffile
     import zarr
 
-    return zarr.open_array(tifffile.imread(path, aszarr=True, level=level), mode="r")
+    with tiff_errors(path):
+        return zarr.open_array(tifffile.imread(path, aszarr=True, level=level), mode="r")
+
+
+class _Collect(logging.Handler):
+    """Keeps the warnings tifffile logs in this thread (it logs damage, then reads zeros)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread, self.messages = threading.get_ident(), []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
+@contextmanager
+def tiff_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn what tifffile logs or raises about a damaged file into one ValueError.
+
+    tifffile logs a missing tag or an offset past the end and carries on with
+    zeros; for us a damaged file is an error that names it.
+    """
+    collect = _Collect()
+    log = logging.getLogger("tifffile")
+    log.addHandler(collect)
+    try:
+        yield
+    except ValueError:
+        raise
+    except Exception as err:  # tifffile and its codecs raise many types
+        raise ValueError(f"cannot decode {path}: {_first_line(err)}") from None
+    finally:
+        log.removeHandler(collect)
+    damage = [m for m in collect.messages if any(w in m.lower() for w in _DAMAGE_WORDS)]
+    if damage:
+        raise ValueError(f"{path} is damaged or truncated: {damage[0]}")
+
+
+# what tifffile logs when it reads zeros instead of a file's data (not metadata quirks)
+_DAMAGE_WORDS = ("missing", "offset", "bytecount", "corrupt", "truncat", "invalid value")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _check_tiff_data(path: Path, series: Any) -> None:
+    """Refuse a TIFF whose image data lie (partly) beyond the end of the file."""
+    size = path.stat().st_size
+    if series.dataoffset is not None:  # contiguous data: one range to check
+        ranges = [(series.dataoffset, series.nbytes)]
+    else:
+        ranges = []
+        for k, page in enumerate(series.pages):
+            if page is None or not page.dataoffsets:
+                raise ValueError(f"{path} is damaged: page {k} has no image data")
+            ranges.extend(zip(page.dataoffsets, page.databytecounts))
+    end = max(offset + count for offset, count in ranges)
+    if end > size:
+        raise ValueError(
+            f"{path} is truncated: its image data end at byte {end}, the file has {size}"
+        )
 
 
 def _check_tiff_axes(path: Path, axes: str, shape: tuple[int, ...]) -> None:
@@ -156,24 +249,22 @@ def _pixel_size(page: Any) -> tuple[float, float] | None:
 
 
 def _open_zarr(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
-    import dask.array as da
     import zarr
 
     try:
         node = zarr.open(path, mode="r")
     except Exception as err:  # zarr raises several types for a folder that is not a store
-        raise ValueError(f"cannot open {path} as zarr: {err}") from None
+        raise ValueError(f"cannot open {path} as zarr: {_first_line(err)}") from None
     if isinstance(node, zarr.Array):
-        return da.from_zarr(node), None
+        return _no_levels(path, level, one_gray(as_dask(node, path), path)), None
     check_finished(node, path)
-    multiscale = ome_multiscale(node)
+    multiscale = read_multiscale(node, path)
     if multiscale is None:
         raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata")
-    axes, datasets = multiscale["axes"], multiscale["datasets"]
-    if not 0 <= level < len(datasets):
-        raise ValueError(f"{path.name} has {len(datasets)} level(s), got level={level}")
-    array = da.from_zarr(node[datasets[level]["path"]])
-    scale = dataset_scale(multiscale, level)
+    axes, count = multiscale.axes, len(multiscale.arrays)
+    if not 0 <= level < count:
+        raise ValueError(f"{path.name} has {count} level(s), got level={level}")
+    array, scale = as_dask(multiscale.arrays[level], path), multiscale.scales[level]
     if "c" in axes:  # one channel (as bioformats2raw writes tczyx) is gray: drop the axis
         c = axes.index("c")
         if array.shape[c] != 1:
@@ -184,34 +275,6 @@ def _open_zarr(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
         array = array[(slice(None),) * c + (0,)]
         scale = scale[:c] + scale[c + 1 :] if scale else None
     return array, tuple(scale) if scale else None
-
-
-def check_finished(group: Any, path: str | os.PathLike) -> None:
-    """Refuse a napari-colorgan output whose writing did not finish."""
-    state = dict(group.attrs.get("colorgan", {}))
-    if state and not state.get("complete"):
-        raise ValueError(f"{path} is an unfinished napari-colorgan output; finish or remove it")
-
-
-def ome_multiscale(group: Any) -> dict | None:
-    """The first OME-Zarr multiscale of a zarr group, with axis names as strings.
-
-    NGFF 0.5 nests the metadata under ``"ome"``, 0.4 keeps it at the top.
-    """
-    multiscales = dict(group.attrs.get("ome", {})).get("multiscales")
-    multiscales = multiscales or group.attrs.get("multiscales")
-    if not multiscales:
-        return None
-    first = dict(multiscales[0])
-    first["axes"] = [a["name"] if isinstance(a, dict) else a for a in first.get("axes", [])]
-    return first
-
-
-def dataset_scale(multiscale: dict, level: int) -> list[float] | None:
-    """The physical scale per axis of one pyramid level, when it is recorded."""
-    transforms = multiscale["datasets"][level].get("coordinateTransformations", [])
-    scale = next((t["scale"] for t in transforms if t["type"] == "scale"), None)
-    return list(scale) if scale else None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -231,16 +294,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(
             f"cannot read {path.name}: supported inputs are {', '.join(INPUT_SUFFIXES)}"
         )
-    try:
-        if _suffix(path) in (".tif", ".tiff"):
-            import tifffile
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"cannot decode {path}: the file is empty (0 bytes)")
+    if _suffix(path) in (".tif", ".tiff"):
+        import tifffile
 
+        with tiff_errors(path):
             return tifffile.imread(path)
-        import imageio.v3 as iio
+    import imageio.v3 as iio
 
+    try:
         return iio.imread(path)
     except Exception as err:  # decoders raise many types; name the file and the reason
-        raise ValueError(f"cannot decode {path}: {err}") from None
+        raise ValueError(f"cannot decode {path}: {_first_line(err)}") from None
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
