@@ -52,6 +52,8 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
             raise ValueError(
                 f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
             ) from None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"normalize range must be finite numbers, got ({low}, {high})")
     if not high > low:
         if high == low and isinstance(normalize, str):
             return low, low + 1.0  # a constant image: map it to black
