@@ -23,6 +23,7 @@ from magicgui.widgets import (
 if TYPE_CHECKING:
     import napari
 
+    from .engine.progress import Progress
     from .engine.settings import Guidance, TileSettings
 
 CURRENT_SLICE, WHOLE_LAYER, LIVE = "current slice", "whole layer", "live"
@@ -364,10 +365,9 @@ class ColorizeWidget(WorkerWidget):
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE
 
-    def _on_progress(self, step: tuple[int, int]) -> None:
-        done, total = step
-        self._progress.total = total
-        self._progress.update(done - self._progress.n)
+    def _on_progress(self, step: Progress) -> None:
+        self._progress.total = step.total
+        self._progress.update(step.done - self._progress.n)
 
     def _on_done(self, rgb: np.ndarray, name: str, geometry: dict) -> None:
         if self._samples.value and rgb.ndim == len(geometry["scale"]) + 2:

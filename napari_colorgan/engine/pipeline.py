@@ -12,10 +12,9 @@ from ..io.scaling import intensity_range, warn_nonfinite
 from ..models.contract import ColorModel
 from .guided import palette_code, run_guided
 from .planes import run_planes
+from .progress import Progress, drive, staged
 from .settings import Guidance, TileSettings, settings_from
 from .spread import HINT_REACH
-
-Progress = Generator[tuple[int, int], None, Any]
 
 
 def check_gray(image: Any) -> None:
@@ -136,9 +135,7 @@ def colorize_with(
 
     guidance = guidance or Guidance()
     if not is_lazy(image):
-        return _drive(
-            _with_unit(colorize_steps(image, model, tiles, guidance, normalize), "tile"), progress
-        )
+        return drive(colorize_steps(image, model, tiles, guidance, normalize), progress)
     if guidance.per_plane:
         raise ValueError("hints, samples and temporal need an in-memory array")
     if tiles.blend != "none":
@@ -149,8 +146,8 @@ def colorize_with(
 
 def iter_colorize(
     image: Any, model: Any = "general", *, normalize: Any = "auto", **options: Any
-) -> Progress:
-    """:func:`colorize` as a generator of ``(tiles_done, tiles_total)``, returning the result.
+) -> Generator[Progress, None, Any]:
+    """:func:`colorize` as a generator of tile :class:`~.progress.Progress`, returning the result.
 
     ``options`` are :func:`colorize`'s keywords (``tile_size`` ... ``seed``, not
     ``progress``). The input is checked and the model loaded before the first
@@ -167,7 +164,7 @@ def colorize_steps(
     tiles: TileSettings,
     guidance: Guidance | None = None,
     normalize: Any = "auto",
-) -> Progress:
+) -> Generator[Progress, None, Any]:
     """The in-memory colourisation, a generator of tile progress returning the colour.
 
     The napari widget runs this in a worker thread with the settings it read.
@@ -178,8 +175,8 @@ def colorize_steps(
     net, intensity = _prepare(image, model, tiles, normalize)
     warn_nonfinite(image)
     if guidance.is_empty:
-        return run_planes(image, net, intensity, tiles)
-    return run_guided(image, net, intensity, tiles, guidance)
+        return staged(run_planes(image, net, intensity, tiles), "tile")
+    return staged(run_guided(image, net, intensity, tiles, guidance), "tile")
 
 
 def _prepare(
@@ -234,7 +231,7 @@ def colorize_to_file(
         ``dst``; with ``samples``, every file written.
     """
     steps = iter_colorize_to_file(src, dst, model, **options)
-    return _drive(steps, progress)
+    return drive(steps, progress)
 
 
 def iter_colorize_to_file(
@@ -247,8 +244,8 @@ def iter_colorize_to_file(
     dtype: str = "uint8",
     normalize: Any = "auto",
     **options: Any,
-) -> Generator[tuple[str, int, int], None, Path | list[Path]]:
-    """:func:`colorize_to_file` as a generator of ``(unit, done, total)`` progress.
+) -> Generator[Progress, None, Path | list[Path]]:
+    """:func:`colorize_to_file` as a generator of :class:`~.progress.Progress`.
 
     ``options`` are :func:`colorize`'s tiling and guidance keywords.
     """
@@ -268,7 +265,7 @@ def iter_colorize_to_file(
     if guidance.per_plane or dst.suffix.lower() in FLAT_SUFFIXES:  # computed in memory
         image = np.asarray(image) if guidance.per_plane else image
         steps = colorize_steps(image, model, tiles, guidance, normalize)
-        rgb = yield from _with_unit(steps, "tile")
+        rgb = yield from steps
         if guidance.samples is None:
             return write_image(dst, rgb, dtype)
         return _write_samples(dst, rgb, dtype)
@@ -310,49 +307,20 @@ def _write_samples(dst: Path, rgb: np.ndarray, dtype: str) -> list[Path]:
 
 def _stream(
     rgb: Any, dst: Path, dtype: str, scale: Any, attrs: dict, resume: bool
-) -> Iterator[tuple[str, int, int]]:
+) -> Iterator[Progress]:
     """Write a lazy result chunk by chunk to zarr/OME-Zarr or a tiled TIFF."""
     from ..io.tiff_sink import write_tiff
     from ..io.zarr_sink import write_zarr
 
     if dst.suffix.lower() != ".zarr":
-        yield from write_tiff(rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume)
+        for stage, done, total in write_tiff(
+            rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume
+        ):
+            yield Progress(stage, done, total)
         return
     ome = dst.name.lower().endswith(".ome.zarr")
     for name, done, total in write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume):
-        yield f"chunk (level {name})", done, total
-
-
-def _with_unit(steps: Iterator[tuple[int, int]], unit: str) -> Progress:
-    """Relay ``(done, total)`` progress as ``(unit, done, total)`` and return the result."""
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        yield unit, done, total
-
-
-def _drive(steps: Iterator[tuple[str, int, int]], progress: bool) -> Any:
-    """Run a ``(unit, done, total)`` generator to its end, with a tqdm bar per unit."""
-    from tqdm.auto import tqdm
-
-    bar = None
-    try:
-        while True:
-            try:
-                unit, done, total = next(steps)
-            except StopIteration as finished:
-                return finished.value
-            if progress and (bar is None or bar.unit != unit):
-                if bar is not None:
-                    bar.close()
-                bar = tqdm(total=total, unit=unit)
-            if bar is not None:
-                bar.update(done - bar.n)
-    finally:
-        if bar is not None:
-            bar.close()
+        yield Progress(f"chunk (level {name})", done, total)
 
 
 def _identity(path: str | Path) -> str:
