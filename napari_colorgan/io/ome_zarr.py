@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DamagedFileError
+
 
 @dataclass(frozen=True)
 class Multiscale:
@@ -134,7 +136,7 @@ class CheckedArray:
             return self.array[key]
         except Exception as err:  # codecs and stores raise many types
             text = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ValueError(f"cannot read {self.path} ({self.array.path}): {text}") from None
+            raise DamagedFileError(f"cannot read {self.path} ({self.array.path}): {text}") from None
 
 
 def as_dask(array: Any, path: str | os.PathLike) -> Any:

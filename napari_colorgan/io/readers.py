@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DamagedFileError
 from .fits import FITS_SUFFIXES, is_fits, open_fits
 from .ome_zarr import as_dask, check_finished, read_multiscale
 from .scaling import to_unit_float
@@ -174,12 +175,12 @@ def tiff_errors(path: str | os.PathLike) -> Iterator[None]:
     except ValueError:
         raise
     except Exception as err:  # tifffile and its codecs raise many types
-        raise ValueError(f"cannot decode {path}: {_first_line(err)}") from None
+        raise DamagedFileError(f"cannot decode {path}: {_first_line(err)}") from None
     finally:
         log.removeHandler(collect)
     damage = [m for m in collect.messages if any(w in m.lower() for w in _DAMAGE_WORDS)]
     if damage:
-        raise ValueError(f"{path} is damaged or truncated: {damage[0]}")
+        raise DamagedFileError(f"{path} is damaged or truncated: {damage[0]}")
 
 
 # what tifffile logs when it reads zeros instead of a file's data (not metadata quirks)

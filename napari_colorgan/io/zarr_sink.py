@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DamagedFileError
 from .ledger import (
     LEDGER,
     OutputMismatchError,
@@ -151,6 +152,7 @@ def write_zarr(
     source: Any = None,
     ome: bool = True,
     scale: tuple[float, ...] | None = None,
+    units: tuple[str | None, ...] | None = None,
     attrs: dict | None = None,
     resume: bool = True,
     min_level_size: int = 256,
@@ -173,6 +175,9 @@ def write_zarr(
         Write OME-Zarr: colour as a channel axis ``(c, [z | t, z], y, x)``, a
         multiscale pyramid down to ``min_level_size`` pixels, the physical
         ``scale`` per input axis. Otherwise one plain array ``(..., y, x, 3)``.
+    units : tuple of (str or None), optional
+        The unit of each input axis (OME-NGFF names, e.g. ``"micrometer"``; see
+        :mod:`.units`), written on the OME-Zarr axes.
     attrs : dict, optional
         Recorded under the ``colorgan`` attribute (model, normalisation range...).
     resume : bool
@@ -202,6 +207,7 @@ def write_zarr(
             source=source,
             ome=ome,
             scale=scale,
+            units=units,
             attrs=attrs,
             resume=resume,
             min_level_size=min_level_size,
@@ -216,6 +222,7 @@ def stream_zarr(
     source: Any = None,
     ome: bool = True,
     scale: tuple[float, ...] | None = None,
+    units: tuple[str | None, ...] | None = None,
     attrs: dict | None = None,
     resume: bool = True,
     min_level_size: int = 256,
@@ -259,17 +266,25 @@ def stream_zarr(
         _remove_temporaries(folder)
     if existing is not None and not resume:
         shutil.rmtree(folder)
+    created = existing is None or not resume
     group = zarr.open_group(folder, mode="a")
     group.attrs["colorgan"] = {**attrs, "complete": False}
     levels = pyramid_depth(level0.shape[-2:], min_level_size) if ome else 0
-    steps = _write_level(level0, group, "0", folder, resume, workers, inputs, shown)
-    prints = yield from _named("0", steps)
+    try:
+        prints = yield from _named(
+            "0", _write_level(level0, group, "0", folder, resume, workers, inputs, shown)
+        )
+    except DamagedFileError:
+        if created:  # nothing may stay that does not belong to a whole input
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     stored = da.from_zarr(group["0"])
     for k, level in enumerate(pyramid(stored, levels), start=1):
         steps = _write_level(_regular(level), group, str(k), folder, resume, workers)
         yield from _named(str(k), steps)
     if ome:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [_multiscales(lead, levels, scale)]}
+        multiscale = _multiscales(lead, levels, scale, units)
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
     if inputs is not None:
         attrs["input"].update(chunks=list(level0.chunksize), fingerprint=combined(prints))
     group.attrs["colorgan"] = {**attrs, "complete": True}
@@ -337,10 +352,15 @@ def _remove_temporaries(folder: Path) -> None:
             leftover.unlink()
 
 
-def _multiscales(lead: int, levels: int, scale: tuple[float, ...] | None) -> dict:
-    """OME-NGFF 0.5 ``multiscales`` metadata (zarr v3) with the input's physical scale."""
+def _multiscales(
+    lead: int, levels: int, scale: tuple[float, ...] | None, units: tuple | None = None
+) -> dict:
+    """OME-NGFF 0.5 ``multiscales`` metadata (zarr v3) with the input's scale and units."""
     names = OME_AXES[lead]
     axes = [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space")} for n in names]
+    for axis, unit in zip([a for a in axes if a["name"] != "c"], units or ()):
+        if unit:
+            axis["unit"] = unit
     base = list(scale) if scale is not None else [1.0] * (lead + 2)
     datasets = []
     for k in range(levels + 1):
