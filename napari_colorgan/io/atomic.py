@@ -20,7 +20,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary file is in the same folder, so :func:`os.replace` is atomic: a
     reader sees the old file or the whole new one, never a truncated one. When the
-    block raises, the temporary file is removed and ``path`` is left as it was. The
+    block raises, the temporary file is removed and ``path`` is left as it was (an
+    OSError is raised again naming ``path``, e.g. a full disk). The
     new file gets the permissions a plain ``open`` would give it (some writers
     create owner-only files).
 
@@ -37,5 +38,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a lost mount: one line that names the file
+        if err.errno is None:
+            raise
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
