@@ -13,6 +13,22 @@ def colorfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+def _unit_rgb(rgb: np.ndarray, name: str) -> np.ndarray:
+    """float64 sRGB in [0, 1]: integers scaled by their type's maximum, floats checked."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype.kind in "ui":
+        return rgb.astype(np.float64) / np.iinfo(rgb.dtype).max
+    if rgb.dtype.kind != "f":
+        raise ValueError(f"{name} must be sRGB as floats in [0, 1] or integers, got {rgb.dtype}")
+    rgb = rgb.astype(np.float64)
+    if rgb.size and not (-0.01 <= np.nanmin(rgb) and np.nanmax(rgb) <= 1.01):
+        raise ValueError(
+            f"{name} must be sRGB in [0, 1], got values in [{np.nanmin(rgb):g}, "
+            f"{np.nanmax(rgb):g}]; pass integers as they are, they are scaled"
+        )
+    return rgb
+
+
 def evaluate(pred_rgb: np.ndarray, true_rgb: np.ndarray) -> dict[str, float]:
     """Compare a colourisation with the ground truth.
 
@@ -31,8 +47,7 @@ def evaluate(pred_rgb: np.ndarray, true_rgb: np.ndarray) -> dict[str, float]:
     from skimage.color import deltaE_ciede2000, rgb2lab
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    pred = np.asarray(pred_rgb, dtype=np.float64)
-    true = np.asarray(true_rgb, dtype=np.float64)
+    pred, true = _unit_rgb(pred_rgb, "pred_rgb"), _unit_rgb(true_rgb, "true_rgb")
     if pred.shape != true.shape or pred.shape[-1] != 3:
         raise ValueError(
             f"expected two (..., 3) RGB arrays of one shape, got {pred.shape}, {true.shape}"
