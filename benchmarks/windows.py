@@ -7,7 +7,7 @@ A window is a tile plus the model's halo on each side (64 px for ``lite``); only
 tile's pixels are useful, so small tiles pay for their halo and large ones for
 activations that leave the cache. The input is real: scikit-image's retina as gray,
 cropped to the window. Rows:
-  precision  fp32 (NCHW-free: channels_last model and input, as the engine runs) or
+  precision  fp32 (channels_last model and input, as the engine runs) or
              bf16 (torch.autocast("cpu", bfloat16), channels_last)
   threads    1: one forward on one thread; 2: one forward on two intra-op threads;
              2x1: two forwards in parallel, one thread each (the engine's CPU layout)
@@ -32,7 +32,7 @@ from napari_colorgan.engine.precision import Precision
 
 
 def real_window(size: int) -> torch.Tensor:
-    """L in [0, 100] of a ``size`` x ``size`` crop of the retina (resized up if needed)."""
+    """Gray x 100 (an L-like input) of a ``size``² crop of the retina, resized up if needed."""
     import skimage.color
     import skimage.data
     import skimage.transform
