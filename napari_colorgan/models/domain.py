@@ -1,0 +1,121 @@
+"""Is an input far from a model's training data? The model's own bottleneck features.
+
+A low-resolution view of the input (its middle plane, at most 256 pixels a side)
+goes through the generator; the per-channel mean and standard deviation of the
+bottleneck activations form a feature vector. ``weights/domain_stats.json``
+holds, per shipped model, the mean and spread of that vector over crops of the
+model's training images (made by ``training/domain_stats.py``). The distance is
+the root-mean-square z-score against them; above :data:`DOMAIN_LIMIT` the model
+warns once per process, with fine-tuning as the remedy.
+
+Measured (``python training/domain_stats.py --probe``, docs/benchmarks.md): the
+histology and astronomy models separate their held-out images (at most 1.1 and
+2.9) from other domains (2.4 to 69); the general model, trained on natural,
+histology, retina and Hubble images, scores every probe below 1.6, fluorescence
+included (gray fluorescence resembles its Hubble field), so it never warns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DOMAIN_LIMIT = 4.0  # RMS z-score; in training units, "four spreads away on average"
+VIEW = 256
+_warned: set[str] = set()
+
+
+class DomainWarning(UserWarning):
+    """The input looks unlike anything the model was trained on."""
+
+
+@lru_cache(maxsize=1)
+def domain_stats() -> dict[str, dict[str, list[float]]]:
+    """``{model name: {"mean": [...], "std": [...]}}`` of the shipped models."""
+    path = Path(__file__).resolve().parent.parent / "weights" / "domain_stats.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def model_key(net: Any) -> str | None:
+    """The shipped model a loaded model came from (its weights file's stem), or None."""
+    return Path(net.source).stem if getattr(net, "source", None) else None
+
+
+def features(net: Any, gray: np.ndarray) -> np.ndarray:
+    """Bottleneck mean and std per channel for a 2-D gray view in [0, 1]."""
+    import torch
+    from skimage.transform import resize
+
+    from ..color import gray_to_lightness
+
+    h, w = gray.shape
+    f = min(1.0, VIEW / max(h, w))
+    size = tuple(max(net.stride, round(n * f / net.stride) * net.stride) for n in (h, w))
+    view = resize(gray, size, anti_aliasing=f < 1, preserve_range=True).astype(np.float32)
+    device = next(net.parameters()).device
+    L = gray_to_lightness(torch.from_numpy(view))[None, None].to(device)
+    if net.arch.guided:
+        L = torch.cat([L, L.new_zeros(1, net.HINT_CHANNELS, *size)], 1)
+    found = {}
+    hook = net.bottleneck.register_forward_hook(lambda m, i, out: found.setdefault("b", out))
+    try:
+        with torch.inference_mode():
+            net(L)
+    finally:
+        hook.remove()
+    b = found["b"][0].float().flatten(1)
+    return torch.cat([b.mean(1), b.std(1)]).cpu().numpy()
+
+
+def domain_distance(net: Any, gray: np.ndarray) -> float | None:
+    """RMS z-score of a 2-D gray view against the model's training crops; None if unknown."""
+    stats = domain_stats().get(model_key(net) or "")
+    if stats is None or not hasattr(net, "bottleneck"):
+        return None
+    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    return float(np.sqrt(np.mean(((features(net, gray) - mean) / std) ** 2)))
+
+
+def middle_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
+    """The middle plane (a central crop of at most 1024 pixels a side) in [0, 1].
+
+    Bounded reading: a lazy mosaic gives only the chunks under the crop.
+    """
+    from ..io.scaling import to_unit_range
+
+    index = tuple(n // 2 for n in image.shape[:-2])
+    h, w = image.shape[-2:]
+    y0, x0 = max(0, h // 2 - 512), max(0, w // 2 - 512)
+    plane = image[(*index, slice(y0, y0 + 1024), slice(x0, x0 + 1024))]
+    return to_unit_range(np.asarray(plane), *intensity)
+
+
+def check_domain(net: Any, image: Any, intensity: tuple[float, float]) -> float | None:
+    """Warn once per model (log and :class:`DomainWarning`) when ``image`` is far off.
+
+    napari shows the warning as a notification. Returns the distance (None when
+    the model has no recorded statistics).
+    """
+    key = model_key(net)
+    if key is None or key in _warned or key not in domain_stats():
+        return None
+    distance = domain_distance(net, middle_view(image, intensity))
+    if distance is not None and distance > DOMAIN_LIMIT:
+        _warned.add(key)
+        message = (
+            f"this image is far from what the {key!r} model was trained on (distance "
+            f"{distance:.1f} > {DOMAIN_LIMIT:g}); its colours are a guess: fine-tune it on a "
+            "few colour images of your kind (Plugins > ColorGAN > Fine-tune, or "
+            "colorgan finetune)"
+        )
+        log.warning(message)
+        warnings.warn(message, DomainWarning, stacklevel=3)
+    return distance

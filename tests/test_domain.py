@@ -1,0 +1,50 @@
+"""The out-of-domain warning: the models' own features on real in- and out-of-domain images."""
+
+import warnings
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+import tifffile
+
+from napari_colorgan.io.scaling import intensity_range
+from napari_colorgan.models import domain
+from napari_colorgan.models.domain import DOMAIN_LIMIT, DomainWarning, check_domain
+from napari_colorgan.models.registry import load_model
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch):
+    monkeypatch.setattr(domain, "_warned", set())
+
+
+def _check(model, image):
+    return check_domain(load_model(model, "cpu"), image, intensity_range(image, "auto"))
+
+
+def test_histology_warns_once_on_fluorescence():
+    nuclei = tifffile.imread(SAMPLES / "nuclei3d.tif")
+    with pytest.warns(DomainWarning, match="fine-tune"):
+        far = _check("histology", nuclei)
+    assert far > DOMAIN_LIMIT
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DomainWarning)
+        assert _check("histology", nuclei) is None  # once per model and process
+
+
+def test_in_domain_images_do_not_warn(recwarn):
+    assert _check("histology", iio.imread(SAMPLES / "ihc_bottom.png")) < DOMAIN_LIMIT
+    assert _check("astronomy", tifffile.imread(SAMPLES / "hubble_right_uint16.tif")) < DOMAIN_LIMIT
+    assert not [w for w in recwarn if issubclass(w.category, DomainWarning)]
+
+
+def test_astronomy_warns_on_a_histology_slide():
+    with pytest.warns(DomainWarning, match="'astronomy'"):
+        assert _check("astronomy", iio.imread(SAMPLES / "he_skin.png")) > 10 * DOMAIN_LIMIT
+
+
+def test_a_model_without_statistics_is_not_judged(random_generator):
+    image = iio.imread(SAMPLES / "moon.png")
+    assert check_domain(random_generator, image, (0.0, 255.0)) is None
