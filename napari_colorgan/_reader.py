@@ -1,4 +1,9 @@
-"""napari reader for zarr and OME-Zarr: grayscale inputs and our own colour results."""
+"""napari reader for zarr and OME-Zarr: grayscale inputs and our own colour results.
+
+napari 0.5+ reads ``viewer.open(path)`` with its builtin reader unless a plugin is
+named (``plugin="napari-colorgan"``) or preferred for ``*.ome.zarr`` in napari's
+settings; the builtin reader ignores OME metadata (colour on a slider, no scale).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ def read_zarr(path) -> list[tuple]:
 
     from .io.ome_zarr import as_dask, read_multiscale
     from .io.readers import open_image
+    from .io.units import input_units
 
     if isinstance(path, list):
         path = path[0]
@@ -40,7 +46,11 @@ def read_zarr(path) -> list[tuple]:
     if isinstance(node, zarr.Array) and node.ndim >= 3 and node.shape[-1] == 3:
         return [(as_dask(node, path), {"name": name, "rgb": True}, "image")]
     image, scale = open_image(path)
-    return [(image, {"name": name, **({"scale": scale} if scale else {})}, "image")]
+    meta = {"name": name, **({"scale": scale} if scale else {})}
+    units = input_units(path)
+    if units:
+        meta["units"] = [u or "pixel" for u in units]
+    return [(image, meta, "image")]
 
 
 def _colour_layer(group, multiscale, name: str, path: Path) -> tuple:
@@ -48,6 +58,7 @@ def _colour_layer(group, multiscale, name: str, path: Path) -> tuple:
     import dask.array as da
 
     from .io.ome_zarr import as_dask, check_finished
+    from .io.units import ome_axis_units
 
     check_finished(group, path)
     channel = multiscale.axes.index("c")
@@ -56,5 +67,20 @@ def _colour_layer(group, multiscale, name: str, path: Path) -> tuple:
     meta = {"name": name, "rgb": True, "multiscale": len(levels) > 1}
     if scale:
         meta["scale"] = [s for i, s in enumerate(scale) if i != channel]
+    shift = _translation(group)
+    if shift and len(shift) == len(multiscale.axes):
+        meta["translate"] = [s for i, s in enumerate(shift) if i != channel]
+    units = ome_axis_units(group)
+    if units and len(units) == len(multiscale.axes):
+        meta["units"] = [u or "pixel" for i, (u, _) in enumerate(units) if i != channel]
+    meta["axis_labels"] = [a for i, a in enumerate(multiscale.axes) if i != channel]
     data = levels if len(levels) > 1 else levels[0]
     return data, meta, "image"
+
+
+def _translation(group) -> list[float] | None:
+    """The finest level's OME-Zarr ``translation`` transform, when there is one."""
+    multiscales = dict(group.attrs.get("ome", {})).get("multiscales")
+    multiscales = multiscales or group.attrs.get("multiscales")
+    transforms = multiscales[0]["datasets"][0].get("coordinateTransformations", [])
+    return next((t["translation"] for t in transforms if t.get("type") == "translation"), None)

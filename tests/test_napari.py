@@ -292,3 +292,45 @@ def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot)
     spread = viewer.layers["cam colorized uncertainty"]
     assert samples.data.shape == (3, 96, 96, 3) and tuple(samples.scale) == (1.0, 2.0, 2.0)
     assert spread.data.shape == (96, 96) and spread.colormap.name == "magma"
+
+
+@pytest.mark.parametrize(
+    "key, scale, unit",
+    [
+        ("he_skin", (0.499, 0.499), "micrometer"),
+        ("hubble", (1.0, 1.0), "pixel"),
+        ("nuclei3d", (0.29, 0.26, 0.26), "micrometer"),
+    ],
+)
+def test_sample_layers_state_scale_and_units(make_napari_viewer, key, scale, unit):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-colorgan", key)
+    layer = viewer.layers[-1]
+    np.testing.assert_allclose(layer.scale, scale)
+    assert [str(u) for u in layer.units] == [unit] * len(scale)
+
+
+def test_writer_keeps_units_and_the_reader_reads_translation(make_napari_viewer, tmp_path):
+    import zarr
+
+    viewer = make_napari_viewer()
+    rgb = skimage.data.astronaut()[:128, :96].astype(np.float32) / 255
+    viewer.add_image(rgb, name="c", rgb=True, scale=(0.5, 0.25), units=("micrometer",) * 2)
+    path = str(tmp_path / "c.ome.zarr")
+    viewer.layers.save(path, plugin="napari-colorgan")
+    group = zarr.open_group(path, mode="r+")
+    ome = group.attrs["ome"]
+    assert [a.get("unit") for a in ome["multiscales"][0]["axes"]] == [
+        None,
+        "micrometer",
+        "micrometer",
+    ]
+    # another NGFF writer may add a translation: the reader places the layer there
+    ome["multiscales"][0]["datasets"][0]["coordinateTransformations"].append(
+        {"type": "translation", "translation": [0.0, 10.0, 20.0]}
+    )
+    group.attrs["ome"] = ome
+    layer = viewer.open(path, plugin="napari-colorgan")[0]
+    assert layer.rgb and [str(u) for u in layer.units] == ["micrometer"] * 2
+    np.testing.assert_allclose(layer.translate, (10.0, 20.0))
+    np.testing.assert_allclose(layer.scale, (0.5, 0.25))

@@ -91,15 +91,27 @@ def _lead(ndim: int, z: str | None) -> Units:
 def _zarr_units(path: Path) -> Units | None:
     import zarr
 
-    from .readers import ome_multiscale
-
     node = zarr.open(path, mode="r")
     if not isinstance(node, zarr.Group):
         return None
-    multiscales = dict(node.attrs.get("ome", {})).get("multiscales")
-    multiscales = multiscales or node.attrs.get("multiscales")
-    if not multiscales or ome_multiscale(node) is None:
+    units = ome_axis_units(node)
+    return None if units is None else tuple(u for u, c in units if not c)
+
+
+def ome_axis_units(group: Any) -> list[tuple[str | None, bool]] | None:
+    """``(unit, is_channel)`` per axis of an OME-Zarr group's first multiscale.
+
+    None when the group has no multiscale or no axis names a unit.
+    """
+    multiscales = dict(group.attrs.get("ome", {})).get("multiscales")
+    multiscales = multiscales or group.attrs.get("multiscales")
+    if not multiscales:
         return None
-    axes = [a for a in multiscales[0].get("axes", []) if isinstance(a, dict)]
-    units = tuple(ngff_unit(a.get("unit")) for a in axes if a.get("type") != "channel")
-    return units if any(units) else None
+    axes = multiscales[0].get("axes", [])
+    units = [
+        (ngff_unit(a.get("unit")), a.get("type") == "channel" or a.get("name") == "c")
+        if isinstance(a, dict)
+        else (None, a == "c")
+        for a in axes
+    ]
+    return units if any(u for u, _ in units) else None
