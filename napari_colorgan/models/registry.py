@@ -117,9 +117,13 @@ def read_metadata(path: str | os.PathLike) -> dict:
             f"(metadata 'format' is {meta.get('format')!r}, expected {FORMAT!r})"
         )
     try:
-        return {k: (v if k == "format" else json.loads(v)) for k, v in meta.items()}
+        parsed = {k: (v if k == "format" else json.loads(v)) for k, v in meta.items()}
     except json.JSONDecodeError as err:
         raise WeightsError(f"{path} has corrupt metadata: {err}") from None
+    for key in ("generator", "discriminator", "provenance"):
+        if key in parsed and not isinstance(parsed[key], dict):
+            raise WeightsError(f"{path} has corrupt metadata: {key} is not a JSON object")
+    return parsed
 
 
 def _refuse_foreign_container(path: Path) -> None:
@@ -287,6 +291,27 @@ def load_discriminator(path: str | os.PathLike) -> PatchDiscriminator | None:
     disc = PatchDiscriminator(config)
     _load_state(disc, _load_tensors(path), _DISC_PREFIX, path)
     return disc
+
+
+def weights_digest(path: str | os.PathLike) -> str:
+    """A weights file's identity by content: its BLAKE2b digest (not its path or date).
+
+    An output records it, so that a resumed run must use the same weights.
+    """
+    path = Path(path)
+    stat = path.stat()
+    return _digest_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=32)
+def _digest_file(path: str, _mtime: int, _size: int) -> str:
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return f"weights blake2b:{digest.hexdigest()}"
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
