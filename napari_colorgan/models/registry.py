@@ -51,6 +51,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         raise WeightsError(
             f"unknown model {text!r}: use one of {list_models()} or a path to a .safetensors file"
         )
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, not a .safetensors weights file")
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     return path
