@@ -22,9 +22,14 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
     image : array-like
         numpy or dask array, grayscale, any integer or float dtype.
     normalize : {"auto", "none"} or tuple of float, optional
-        - ``"auto"``: uint8 uses the fixed range (0, 255), so an 8-bit gray image
-          keeps its lightness; every other dtype uses the 0.1 and 99.9 percentiles
-          of the whole array (never per tile), ignoring NaN and infinities.
+        - ``"auto"``: a type's own range where it has one, else a stretch. uint8
+          uses (0, 255) and floats whose finite values all lie in [0, 1] use
+          (0, 1) (scikit-image's convention for float images, and what
+          :func:`~napari_colorgan.to_gray` returns), so such an image keeps its
+          lightness; every other image uses the 0.1 and 99.9 percentiles of the
+          whole array (never per tile), ignoring NaN and infinities.
+        - ``"percentiles"``: always the 0.1 and 99.9 percentiles (a float image
+          in [0, 1] that is dim, e.g. normalised counts, stretched).
         - ``"none"``: the data already lie in [0, 1].
         - ``(low, high)``: a fixed range.
 
@@ -40,10 +45,14 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
     if isinstance(normalize, str):
         if normalize == "none":
             return 0.0, 1.0
-        if normalize != "auto":
-            raise ValueError(f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}")
-        if image.dtype == np.uint8:
+        if normalize not in ("auto", "percentiles"):
+            raise ValueError(
+                f"normalize must be 'auto', 'percentiles', 'none' or (low, high), got {normalize!r}"
+            )
+        if normalize == "auto" and image.dtype == np.uint8:
             return 0.0, 255.0
+        if normalize == "auto" and image.dtype.kind == "f" and _within_unit(image):
+            return 0.0, 1.0
         low, high = _global_percentiles(image, (0.1, 99.9))
     else:
         try:
@@ -59,6 +68,18 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
             return low, low + 1.0  # a constant image: map it to black
         raise ValueError(f"normalize range needs high > low, got ({low}, {high})")
     return low, high
+
+
+def _within_unit(image: Any) -> bool:
+    """True when every finite value of a float array lies in [0, 1] (one pass for dask)."""
+    if isinstance(image, np.ndarray):
+        finite = image[np.isfinite(image)]
+        return finite.size > 0 and bool(finite.min() >= 0 and finite.max() <= 1)
+    import dask.array as da
+
+    finite = da.where(da.isfinite(image), image, 0.5)  # NaN/inf left out of the test
+    low, high = da.compute(finite.min(), finite.max())
+    return bool(low >= 0 and high <= 1)
 
 
 def _global_percentiles(image: Any, q: tuple[float, float]) -> tuple[float, float]:
