@@ -136,6 +136,15 @@ class ColorizeWidget(WorkerWidget):
         self._weights.changed.connect(self._describe_model)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
         self._tile_size = SpinBox(label="tile size", value=512, min=64, max=8192, step=64)
+        self._precision = ComboBox(
+            label="precision",
+            choices=[
+                ("auto (bf16 where native)", "auto"),
+                ("float32", "float32"),
+                ("bfloat16", "bfloat16"),
+            ],
+            value="auto",
+        )
         self._render_scale = ComboBox(
             label="render scale", choices=[("full", 1), ("1/2", 2), ("1/4", 4)], value=1
         )
@@ -164,6 +173,7 @@ class ColorizeWidget(WorkerWidget):
                 self._about,
                 self._device,
                 self._tile_size,
+                self._precision,
                 self._render_scale,
                 self._scope,
                 self._hints,
@@ -232,12 +242,13 @@ class ColorizeWidget(WorkerWidget):
     # -- guidance ----------------------------------------------------------------------
 
     def _tile_settings(self) -> TileSettings:
-        """The tiling the user chose: tile size, device and render scale."""
+        """The tiling the user chose: tile size, device, precision and render scale."""
         from .engine.settings import TileSettings
 
         return TileSettings(
             tile_size=self._tile_size.value,
             device=self._device.value,
+            precision=self._precision.value,
             render_scale=self._render_scale.value,
         )
 

@@ -41,13 +41,23 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
         "--model", default="general", help="shipped name or .safetensors path (default: general)"
     )
     c.add_argument(
-        "--tile-size", type=int, default=512, help="output pixels per tile side (default: 512)"
+        "--tile-size",
+        type=int,
+        default=None,
+        help="output pixels per tile side (default: measured for the device, 512 on CPU)",
     )
     c.add_argument(
         "--batch-size", type=int, default=None, help="tiles per forward pass (default: auto)"
     )
     c.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    c.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16"),
+        help="network number format: auto is bf16 on CPUs with native bf16, AMP on CUDA, "
+        "else float32; colour maths stay float32 (default: auto)",
     )
     c.add_argument(
         "--normalize",
@@ -231,6 +241,7 @@ def _colorize_file(args: argparse.Namespace, source: Any, normalize: Any) -> int
         tile_size=args.tile_size,
         batch_size=args.batch_size,
         device=args.device,
+        precision=args.precision,
         normalize=normalize,
         render_scale=args.render_scale,
         reference=None if args.reference is None else read_rgb(args.reference),

@@ -157,3 +157,52 @@ def test_amp_forward_close_to_float32_on_cuda(L_camera):
     full = resolve_precision("float32", "cuda").forward(model, L)
     amp = resolve_precision("auto", "cuda").forward(model, L)
     assert (amp - full).abs().max() < 1.0
+
+
+native = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU emulates bf16")
+
+
+@pytest.mark.parametrize(
+    "name", ["float32", pytest.param("bfloat16", marks=native), pytest.param("auto")]
+)
+def test_colorize_tiled_equals_whole_within_each_precision(camera, name):
+    """The engine at each precision: 128 px tiles against one 512 px window, to 1/255."""
+    gray = camera.astype(np.float32) / 255
+    tiled = ncg.colorize(gray, "general", tile_size=128, precision=name, normalize="none")
+    whole = ncg.colorize(gray, "general", tile_size=512, precision=name, normalize="none")
+    assert np.abs(tiled - whole).max() <= 1 / 255
+    assert tiled.std() > 0.01  # real colour, so the agreement is not trivial
+
+
+@native
+def test_auto_runs_bf16_on_this_cpu_and_keeps_lightness(camera):
+    """"auto" is not float32 here, costs little colour, and L stays exact (fp32 colour maths)."""
+    from napari_colorgan.color import rgb_to_lab
+
+    gray = camera[:256, :256].astype(np.float32) / 255
+    full = ncg.colorize(gray, "general", precision="float32", normalize="none")
+    auto = ncg.colorize(gray, "general", normalize="none")  # the default is "auto"
+    assert not np.array_equal(auto, full)
+    assert np.abs(auto - full).mean() < 2 / 255
+    L_in = gray_to_lightness(torch.from_numpy(gray))
+    for rgb in (full, auto):
+        L_out = rgb_to_lab(torch.from_numpy(rgb), channel_axis=-1)[..., 0]
+        assert (L_out - L_in).abs().max() < 0.05
+
+
+def test_default_tile_size_is_the_policy_and_large_tiles_still_work(camera):
+    from napari_colorgan.engine.settings import TileSettings
+
+    tiles = TileSettings()
+    assert tiles.tile_size is None and tiles.precision == "auto"
+    assert tiles.tile_size_on("cpu") == default_tile_size(resolve_precision("auto", "cpu"))
+    assert TileSettings(tile_size=4096).tile_size_on("cpu") == 4096
+    gray = camera[:300, :300].astype(np.float32) / 255
+    big = ncg.colorize(gray, "general", tile_size=4096, precision="float32", normalize="none")
+    policy = ncg.colorize(gray, "general", precision="float32", normalize="none")
+    np.testing.assert_array_equal(big, policy)  # both one window over the whole 300 px
+
+
+def test_unknown_precision_is_refused_by_colorize(camera):
+    with pytest.raises(ValueError, match="precision must be one of .* got 'half'"):
+        ncg.colorize(camera[:64, :64], "general", precision="half")

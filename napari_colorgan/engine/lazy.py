@@ -73,7 +73,8 @@ def colorize_lazy(
 
     halo = plane_halo(net, tiles.render_scale, tiles.overlap)
     stride = net.stride * tiles.render_scale
-    image = aligned_chunks(as_dask(image), halo, stride, tiles.tile_size)
+    tile_size = tiles.tile_size_on(model_device(net))
+    image = aligned_chunks(as_dask(image), halo, stride, tile_size)
     ndim = image.ndim
     depth = {i: 0 for i in range(ndim)}
     for axis in (ndim - 2, ndim - 1):

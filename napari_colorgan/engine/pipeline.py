@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..io.scaling import intensity_range, warn_nonfinite
-from ..models.contract import ColorModel
+from ..models.contract import ColorModel, model_device
 from .guided import palette_code, run_guided
 from .planes import run_planes
 from .progress import Progress, drive, staged
@@ -53,10 +53,11 @@ def colorize(
     image: Any,
     model: Any = "general",
     *,
-    tile_size: int = 512,
+    tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int | None = None,
     device: str = "auto",
+    precision: str = "auto",
     normalize: Any = "auto",
     render_scale: int = 1,
     blend: str = "none",
@@ -79,7 +80,13 @@ def colorize(
         A name from :func:`list_models`, a ``.safetensors`` path, or a loaded model.
     tile_size, overlap, batch_size, device, render_scale, blend : optional
         How the image is tiled and run (:class:`~.settings.TileSettings`); the
-        default ``overlap`` makes the result equal a whole-image pass.
+        default ``overlap`` makes the result equal a whole-image pass, and
+        ``tile_size`` / ``batch_size`` of None the measured defaults for the device.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        Number format of the network: ``"auto"`` runs it under bf16 autocast on
+        CPUs that compute bf16 natively (AVX512-BF16, AMX), AMP on CUDA, float32
+        elsewhere; ``"float32"`` forces full precision. Lightness and the colour
+        conversion are float32 in every case.
     normalize : {"auto", "none"} or (float, float), optional
         How intensities map to [0, 1], from global statistics (never per tile):
         ``"auto"`` uses 0..255 for uint8 and the 0.1/99.9 percentiles of the whole
@@ -112,6 +119,7 @@ def colorize(
         render_scale=render_scale,
         blend=blend,
         device=device,
+        precision=precision,
     )
     guidance = Guidance(hints, hint_reach, reference, samples, temporal, seed)
     return colorize_with(image, model, tiles, guidance, normalize=normalize, progress=progress)
@@ -215,7 +223,7 @@ def colorize_to_file(
         Pyramid level of a multiscale input (default 0, full resolution).
     dtype : {"uint8", "uint16", "float32"}, optional
         Sample type of the file (default uint8; float32 only in TIFF).
-    tile_size, batch_size, device, normalize, render_scale, reference : optional
+    tile_size, batch_size, device, precision, normalize, render_scale, reference : optional
         As for :func:`colorize`.
     hints, hint_reach, samples, temporal, seed : optional
         Guidance as for :func:`colorize`; the image is then colourised in memory
@@ -273,11 +281,13 @@ def iter_colorize_to_file(
         raise ValueError(f"blend={tiles.blend!r} needs an in-memory output (.png, .jpg)")
     net, intensity = _prepare(image, model, tiles, normalize)
     code = palette_code(net, guidance.reference)
+    where = model_device(net)
     attrs = {
         "source": _identity(src) if is_path else "array",
         "model": _identity(net.source) if net.source else _digest(net),
         "intensity_range": list(intensity),
-        "tile_size": tiles.tile_size,
+        "tile_size": tiles.tile_size_on(where),
+        "precision": tiles.precision_on(where).dtype,  # resumed chunks must match
         "render_scale": tiles.render_scale,
     }
     if code is not None:  # a resumed output must follow the same palette

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb_in_gamut
 from ..models.contract import ColorModel, is_guided, model_device
+from .precision import Precision, default_batch_size, resolve_precision
 from .settings import TileSettings
 from .spread import HINT_REACH, HintSpread
 from .tiling import Tile, padded_shape, round_up, tile_grid
@@ -32,16 +33,6 @@ def lightness_plane(gray: np.ndarray, multiple: int) -> torch.Tensor:
     L = gray_to_lightness(torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32)))
     py, px = padded_shape(gray.shape, multiple)
     return F.pad(L[None, None], (0, px - gray.shape[1], 0, py - gray.shape[0]), mode="replicate")
-
-
-def default_batch_size(window: tuple[int, int], device: torch.device) -> int:
-    """Windows per forward: from free memory on CUDA; one on CPU, where a forward per
-    core in flight beats batching (0.80 vs 0.66 MP/s with batches of 2, see
-    docs/benchmarks.md)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return max(1, min(64, int(free * 0.5) // (window[0] * window[1] * 1024)))
-    return 1
 
 
 def plane_halo(model: ColorModel, render_scale: int = 1, halo: int | None = None) -> int:
@@ -62,11 +53,12 @@ def colorize_plane(
     gray: np.ndarray,
     out: np.ndarray,
     *,
-    tile_size: int = 512,
+    tile_size: int | None = None,
     batch_size: int | None = None,
     halo: int | None = None,
     render_scale: int = 1,
     blend: str = "none",
+    precision: str = "auto",
     hints: np.ndarray | None = None,
     code: np.ndarray | None = None,
     hint_reach: int = HINT_REACH,
@@ -84,8 +76,9 @@ def colorize_plane(
     tile_size : int, optional
         Output pixels per tile side (rounded up to the model's stride); the
         halo of ``model.halo()`` pixels is added on each side and discarded.
+        Default: :func:`~.precision.default_tile_size` for the device and precision.
     batch_size : int, optional
-        Tiles per forward pass; default from the window size and free memory.
+        Tiles per forward pass; default :func:`~.precision.default_batch_size`.
     halo : int, optional
         Context per side, rounded up to the stride; default ``model.halo()`` (exact).
     render_scale : {1, 2, 4}, optional
@@ -97,6 +90,9 @@ def colorize_plane(
           receptive field (the default halo does).
         - ``"gaussian"``: average whole overlapping windows with Gaussian weights,
           as MONAI does; for a ``halo`` smaller than the receptive field.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        Number format of the network (:func:`~.precision.resolve_precision`); the
+        colour conversion runs in float32 whatever it is.
     hints, code : ndarray, optional
         A guided model's ``(Y, X, 3)`` hint maps and its colour code (see
         :mod:`napari_colorgan.guide`); hints are tiled with L, so tiles stay exact.
@@ -117,6 +113,7 @@ def colorize_plane(
         batch_size=batch_size,
         render_scale=render_scale,
         blend=blend,
+        precision=precision,
     )
     if hint_reach < 0:
         raise ValueError(f"hint_reach must be >= 0, got {hint_reach}")
@@ -148,7 +145,8 @@ def plane_steps(
     halo = model.halo() if halo is None else round_up(halo, model.stride)
     if code is not None:
         code = torch.as_tensor(code, dtype=torch.float32, device=model_device(model))
-    run = _Run(model, tiles.batch_size, halo, code)
+    run = _Run(model, tiles.batch_size, halo, code, tiles.precision)
+    tile_size = tiles.tile_size_on(run.device)
     if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB
         L = lightness_plane(gray, model.stride)
         if hints is not None:
@@ -158,14 +156,14 @@ def plane_steps(
             keep = (slice(None), *tile.keep)
             out[tile.target] = _to_rgb(model, L_window[:1][keep], pred_window[keep])
 
-        yield from run.tiles(L, gray.shape, tiles.tile_size, write_rgb)
+        yield from run.tiles(L, gray.shape, tile_size, write_rgb)
         return
     L = lightness_plane(gray, model.stride * render_scale)
     work = F.avg_pool2d(L, render_scale) if render_scale > 1 else L
     work_shape = tuple(-(-n // render_scale) for n in gray.shape)
     if hints is not None:
         work = torch.cat([work, _pad_like(hints, work)], 1)
-    tile_size = max(1, tiles.tile_size // render_scale)
+    tile_size = max(1, tile_size // render_scale)
     colour = yield from _predict(run, work, work_shape, tile_size, blend)
     if render_scale > 1:
         colour = edge_aware_upsample(L, colour, render_scale)
@@ -225,16 +223,23 @@ Write = Callable[[Tile, torch.Tensor, torch.Tensor], None]
 
 
 class _Run:
-    """One plane's forward passes: the model, its halo and code, and the batch that fits.
+    """One plane's forward passes: the model, its halo, code and precision, and the batch
+    that fits.
 
     The batch size is halved on each out-of-memory error and remembered after.
     """
 
     def __init__(
-        self, model: ColorModel, batch_size: int | None, halo: int, code: torch.Tensor | None
+        self,
+        model: ColorModel,
+        batch_size: int | None,
+        halo: int,
+        code: torch.Tensor | None,
+        precision: str = "auto",
     ):
         self.model, self.batch_size, self.halo, self.code = model, batch_size, halo, code
         self.device = model_device(model)
+        self.precision: Precision = resolve_precision(precision, self.device)
         self.window: tuple[int, int] = (0, 0)
 
     def tiles(
@@ -247,7 +252,9 @@ class _Run:
         """
         tiles = tile_grid(shape, tile_size, self.halo, self.model.stride)
         self.window = tuple(L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:])
-        size = self.batch_size = self.batch_size or default_batch_size(self.window, self.device)
+        size = self.batch_size = self.batch_size or default_batch_size(
+            self.precision, self.window, self.device
+        )
         # CPU: a forward per core; GPU: two batches in flight on their own CUDA streams, so
         # one batch's host-to-device copy overlaps the other's compute
         workers = (os.cpu_count() or 1) if self.device.type == "cpu" else 2
@@ -300,9 +307,8 @@ class _Run:
         cuda = self.device.type == "cuda"
         if cuda:  # from pinned memory the copy runs asynchronously on this thread's stream
             windows = windows.pin_memory().to(self.device, non_blocking=True)
-        amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
         with torch.inference_mode():
-            with torch.autocast(self.device.type, dtype=amp, enabled=cuda):
+            with self.precision.autocast():  # bf16 or AMP for the network only
                 code = self.code
                 pred = self.model(windows) if code is None else self.model(windows, code)
             pred = pred.float()  # colour conversion in float32: L stays exact

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .precision import PRECISIONS
+from .precision import PRECISIONS, Precision, default_tile_size, resolve_precision
 from .spread import HINT_REACH
 from .tiling import BLENDS, RENDER_SCALES
 
@@ -23,14 +23,17 @@ class TileSettings:
 
     Parameters
     ----------
-    tile_size : int
-        Output pixels per tile side (rounded up to the model's stride). Tiles carry
-        a halo of the model's receptive field, so the result equals a whole-image
-        pass (no seams, no blending).
+    tile_size : int or None
+        Output pixels per tile side (rounded up to the model's stride); None is the
+        measured default for the device and precision
+        (:func:`~.precision.default_tile_size`). Tiles carry a halo of the model's
+        receptive field, so the result equals a whole-image pass (no seams, no
+        blending).
     overlap : int or None
         Halo in pixels per side; None is the model's own, which makes tiling exact.
     batch_size : int or None
-        Tiles per forward pass; None picks it from the window size and free memory.
+        Tiles per forward pass; None picks it for the device and precision
+        (:func:`~.precision.default_batch_size`).
     render_scale : {1, 2, 4}
         Predict chroma at 1/``render_scale`` resolution and upsample it along the
         full-resolution L's edges: much faster, L still exact, chroma a little
@@ -43,8 +46,9 @@ class TileSettings:
         Where the model runs: ``"auto"`` (cuda, mps, cpu), ``"cpu"``, ``"cuda:N"``
         or ``"mps"``.
     precision : {"auto", "float32", "bfloat16"}
-        Number format of the forward pass (see :mod:`.precision`); checked here,
-        not yet read by the runner, which keeps its float32/CUDA-autocast forward.
+        Number format of the network's forward pass (:mod:`.precision`):
+        ``"auto"`` is bf16 autocast on CPUs that compute bf16 natively, AMP on
+        CUDA, float32 elsewhere; colour conversion always runs in float32.
 
     Raises
     ------
@@ -52,18 +56,18 @@ class TileSettings:
         For a value out of range, naming it.
     """
 
-    tile_size: int = 512
+    tile_size: int | None = None
     overlap: int | None = None
     batch_size: int | None = None
     render_scale: int = 1
     blend: str = "none"
     device: str = "auto"
-    precision: str = "float32"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {self.overlap}")
-        if self.tile_size < 1:
+        if self.tile_size is not None and self.tile_size < 1:
             raise ValueError(f"tile_size must be positive, got {self.tile_size}")
         if self.render_scale not in RENDER_SCALES:
             raise ValueError(
@@ -77,6 +81,14 @@ class TileSettings:
             raise ValueError(f"blend must be one of {BLENDS}, got {self.blend!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    def precision_on(self, device: Any) -> Precision:
+        """The precision these settings resolve to on ``device`` (a torch device)."""
+        return resolve_precision(self.precision, device)
+
+    def tile_size_on(self, device: Any) -> int:
+        """``tile_size``, or the measured default for ``device`` and the precision there."""
+        return self.tile_size or default_tile_size(self.precision_on(device))
 
 
 @dataclass(frozen=True, eq=False)
