@@ -20,6 +20,7 @@ import numpy as np
 from .atomic import atomic_write, partial_path
 from .lock import output_lock
 from .scaling import to_dtype
+from .units import ome_symbol
 from .zarr_sink import pyramid, pyramid_depth, stream_zarr
 
 TILE = 256
@@ -47,6 +48,8 @@ def write_tiff(
     source: Any = None,
     dtype: str = "uint8",
     scale: tuple[float, ...] | None = None,
+    units: tuple[str | None, ...] | None = None,
+    description: str | None = None,
     attrs: dict | None = None,
     resume: bool = True,
     min_level_size: int = 256,
@@ -65,6 +68,11 @@ def write_tiff(
     source, scale, attrs, resume
         As for :func:`~napari_colorgan.io.zarr_sink.write_zarr`: the chunks stage in a
         hidden zarr store beside ``path``, which a resumed run continues.
+    units : tuple of (str or None), optional
+        OME-NGFF unit names per input axis, written as OME-TIFF's PhysicalSize units.
+    description : str, optional
+        Text kept with the image (a FITS input's WCS cards): the ImageDescription of
+        a plain TIFF, the OME ``Image/Description`` of an OME-TIFF.
 
     Yields
     ------
@@ -79,7 +87,18 @@ def write_tiff(
         When another run is writing ``path``.
     """
     with output_lock(path):
-        yield from _write_tiff(rgb, Path(path), source, dtype, scale, attrs, resume, min_level_size)
+        yield from _write_tiff(
+            rgb,
+            Path(path),
+            source,
+            dtype,
+            scale,
+            attrs,
+            resume,
+            min_level_size,
+            units=units,
+            description=description,
+        )
 
 
 def _write_tiff(
@@ -91,6 +110,9 @@ def _write_tiff(
     attrs: dict | None,
     resume: bool,
     min_level_size: int,
+    *,
+    units: tuple[str | None, ...] | None = None,
+    description: str | None = None,
 ) -> Iterator[tuple[str, int, int]]:
     import dask.array as da
     import tifffile
@@ -118,6 +140,12 @@ def _write_tiff(
         metadata.update(PhysicalSizeY=scale[-2], PhysicalSizeX=scale[-1])
         if level0.ndim == 4:
             metadata["PhysicalSizeZ"] = scale[-3]
+    if ome and units:
+        for axis, unit in zip("ZYX"[-len(units) :], units[-3:]):
+            if ome_symbol(unit) and (axis != "Z" or level0.ndim == 4):
+                metadata[f"PhysicalSize{axis}Unit"] = ome_symbol(unit)
+    if ome and description:
+        metadata["Description"] = description
     with atomic_write(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=True, ome=ome) as tif:
         for k, level in enumerate([level0, *sub]):
             yield f"TIFF level {k}", k, levels + 1
@@ -131,6 +159,7 @@ def _write_tiff(
                 subifds=levels if k == 0 else None,
                 subfiletype=1 if k else 0,
                 metadata=metadata if k == 0 else None,
+                description=description if k == 0 and not ome else None,
             )
     shutil.rmtree(staging)
     yield f"TIFF level {levels}", levels + 1, levels + 1

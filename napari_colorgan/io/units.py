@@ -27,6 +27,15 @@ NGFF_UNITS = {alias.lower(): name for name, aliases in _NAMES.items() for alias 
 NGFF_UNITS.update({name: name for name in _NAMES})
 
 Units = tuple[str | None, ...]
+_OME_SYMBOLS = {
+    "micrometer": "µm",
+    "nanometer": "nm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+    "angstrom": "Å",
+    "inch": "in",
+}
 
 
 def ngff_unit(text: Any) -> str | None:
@@ -34,6 +43,11 @@ def ngff_unit(text: Any) -> str | None:
     if not isinstance(text, str) or not text.strip():
         return None
     return NGFF_UNITS.get(text.strip().lower())
+
+
+def ome_symbol(unit: str | None) -> str | None:
+    """The OME-XML symbol of an OME-NGFF length unit (``"micrometer"`` -> ``"µm"``)."""
+    return _OME_SYMBOLS.get(unit or "")
 
 
 def input_units(path: str | os.PathLike, level: int = 0) -> Units | None:
