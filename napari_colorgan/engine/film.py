@@ -17,6 +17,7 @@ from ..io.video import Mp4Sink
 from ..models.contract import ColorModel, is_guided
 from .guided import _follow_previous, palette_code
 from .planes import run_planes
+from .progress import Progress
 from .settings import Guidance, TileSettings
 
 
@@ -27,8 +28,8 @@ def colorize_frames(
     intensity: tuple[float, float],
     tiles: TileSettings,
     guidance: Guidance,
-) -> Generator[tuple[str, int, int], None, None]:
-    """Colourise ``(T, Y, X)`` frames after those ``sink`` holds; yield frame progress.
+) -> Generator[Progress, None, Any]:
+    """Colourise ``(T, Y, X)`` frames after those ``sink`` holds, then encode the MP4.
 
     Parameters
     ----------
@@ -44,8 +45,13 @@ def colorize_frames(
 
     Yields
     ------
-    ("frame", int, int)
-        Frames colourised and in all, then ("encoded frame", int, int).
+    Progress
+        Stage ``"frame"`` (frames colourised), then ``"encoded frame"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The MP4 written.
     """
     if guidance.hints is not None or guidance.samples is not None:
         raise ValueError("hints and samples are not available for MP4 output; write a .tif")
@@ -55,7 +61,7 @@ def colorize_frames(
     total = frames.shape[0]
     chunk = max(frames.chunks[0]) if hasattr(frames, "chunks") else 16
     previous = sink.previous()
-    yield "frame", sink.done, total
+    yield Progress("frame", sink.done, total)
     for start in range(sink.done - sink.done % chunk, total, chunk):
         block = np.asarray(frames[start : start + chunk])
         for offset in range(max(sink.done - start, 0), len(block)):
@@ -72,9 +78,10 @@ def colorize_frames(
             rgb = _finish(steps)
             sink.write(rgb)
             previous = rgb[0]
-            yield "frame", sink.done, total
+            yield Progress("frame", sink.done, total)
     for done, frames_total in sink.finish():
-        yield "encoded frame", done, frames_total
+        yield Progress("encoded frame", done, frames_total)
+    return sink.path
 
 
 def _after(previous: np.ndarray | None):

@@ -13,7 +13,7 @@ import numpy as np
 from .atomic import atomic_write
 from .scaling import OUT_DTYPES, to_dtype
 
-WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr")
+WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr", ".mp4")
 FLAT_SUFFIXES = (".png", ".jpg", ".jpeg")  # one 2-D picture, written from memory
 
 
@@ -27,6 +27,10 @@ def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") 
     kind = suffix[1:].upper().replace("JPG", "JPEG")
     if suffix in FLAT_SUFFIXES and ndim != 2:
         raise ValueError(f"{kind} holds a single 2-D image but the input is {ndim}-D; write a .tif")
+    if suffix == ".mp4" and ndim != 3:
+        raise ValueError(f"MP4 holds frames (T, Y, X) but the input is {ndim}-D; write a .tif")
+    if suffix == ".mp4" and dtype != "uint8":
+        raise ValueError(f"MP4 holds 8-bit frames only, got --dtype {dtype}; write a .tif")
     if suffix == ".png" and dtype == "float32":
         raise ValueError("PNG cannot hold float32; use --dtype uint8 or uint16, or a .tif")
     if kind == "JPEG" and dtype != "uint8":
@@ -46,8 +50,8 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") 
     """
     path = check_destination(path, rgb.ndim - 1, dtype)
     suffix = path.suffix.lower()
-    if suffix == ".zarr":
-        raise ValueError("zarr output streams through napari_colorgan.colorize_to_file")
+    if suffix in (".zarr", ".mp4"):
+        raise ValueError(f"{suffix} output streams through napari_colorgan.colorize_to_file")
     data = to_dtype(rgb, dtype)
     with atomic_write(path) as tmp:
         if suffix in FLAT_SUFFIXES:
