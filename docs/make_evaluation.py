@@ -6,7 +6,9 @@ Run from the repository root, after ``bash training/fetch_data.sh``:
 
 Prints one markdown table per shipped model (the model, gray, the training data's
 mean chroma and the L1-only U-Net of the same size and budget) on colour images
-that its recipe never trained on, and writes docs/images/eval_<model>_<image>.png:
+that its recipe never trained on, with the a*b* histogram distance and the
+classifier two-sample accuracy (three seeds) of every row, and writes
+docs/images/eval_<model>_<image>.png:
 gray input | L1-only U-Net | model | truth.
 """
 
@@ -67,16 +69,21 @@ def main() -> None:
     for name, images in heldout().items():
         model = ncg.load_model(name, device="cpu")
         regression = shipped_regression(name)
-        results = evaluate_model(model, images, regression=regression)
+        results = evaluate_model(model, images, regression=regression, two_sample=True)
         print(f"\n### `{name}`\n")
-        print("| held-out image | method | ΔE2000 ↓ | PSNR ↑ | SSIM ↑ | colourfulness / truth |")
-        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        print(
+            "| held-out image | method | ΔE2000 ↓ | PSNR ↑ | SSIM ↑ | colourfulness / truth "
+            "| a*b* histogram distance ↓ | two-sample accuracy, % (50 = real) |"
+        )
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for image, rows in results.items():
             for method, m in rows.items():
                 label = f"**{name}**" if method == "model" else method
                 print(
                     f"| {image} | {label} | {m['delta_e2000']:.2f} | {m['psnr']:.2f} "
-                    f"| {m['ssim']:.3f} | {m['colorfulness_ratio']:.2f} |"
+                    f"| {m['ssim']:.3f} | {m['colorfulness_ratio']:.2f} "
+                    f"| {m['ab_hist_distance']:.2f} | {100 * m['two_sample_accuracy']:.0f} "
+                    f"± {100 * m['two_sample_accuracy_sd']:.0f} |"
                 )
         for image, truth in images.items():
             if image not in WINDOWS:

@@ -7,6 +7,17 @@ import numpy as np
 from ..engine.pipeline import colorize, to_gray
 from ..metrics import evaluate
 
+# the columns of format_table, in order, where every row has them
+_TABLE_KEYS = (
+    "delta_e2000",
+    "psnr",
+    "ssim",
+    "colorfulness_ratio",
+    "ab_hist_distance",
+    "two_sample_accuracy",
+    "two_sample_accuracy_sd",
+)
+
 
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
     """The image left gray (ab = 0) at its true lightness."""
@@ -24,7 +35,9 @@ def mean_chroma_baseline(rgb: np.ndarray, mean_ab) -> np.ndarray:
     return lab_to_rgb_in_gamut(L, ab, channel_axis=-1).numpy()
 
 
-def evaluate_model(model, images: dict[str, np.ndarray], *, mean_ab=None, regression=None) -> dict:
+def evaluate_model(
+    model, images: dict[str, np.ndarray], *, mean_ab=None, regression=None, two_sample=False
+) -> dict:
     """Metrics of ``model`` and of the baselines on each named colour image.
 
     Parameters
@@ -37,6 +50,9 @@ def evaluate_model(model, images: dict[str, np.ndarray], *, mean_ab=None, regres
         the model's provenance (its training data's mean), if any.
     regression : Generator, str or path-like, optional
         The same-size L1-only U-Net trained with the same budget (``l1-unet`` row).
+    two_sample : bool, default False
+        Also run the classifier two-sample test on every row (a few seconds per
+        row; see :func:`metrics.two_sample_accuracy`).
 
     Returns
     -------
@@ -59,15 +75,18 @@ def evaluate_model(model, images: dict[str, np.ndarray], *, mean_ab=None, regres
             rows["mean-chroma"] = mean_chroma_baseline(rgb, mean_ab)
         if regression is not None:
             rows["l1-unet"] = colorize(gray, regression, normalize="none")
-        results[name] = {method: evaluate(pred, rgb) for method, pred in rows.items()}
+        results[name] = {
+            method: evaluate(pred, rgb, two_sample=two_sample) for method, pred in rows.items()
+        }
     return results
 
 
 def format_table(results: dict) -> str:
-    """A plain-text table: one row per image and method."""
-    keys = ("delta_e2000", "psnr", "ssim", "colorfulness_ratio")
-    lines = [f"{'image':<34} {'method':<11} " + " ".join(f"{k:>18}" for k in keys)]
+    """A plain-text table: one row per image and method, a column per metric present."""
+    rows = [m for methods in results.values() for m in methods.values()]
+    keys = [k for k in _TABLE_KEYS if all(k in m for m in rows)]
+    lines = [f"{'image':<34} {'method':<11} " + " ".join(f"{k:>19}" for k in keys)]
     for name, methods in results.items():
         for method, m in methods.items():
-            lines.append(f"{name:<34} {method:<11} " + " ".join(f"{m[k]:>18.3f}" for k in keys))
+            lines.append(f"{name:<34} {method:<11} " + " ".join(f"{m[k]:>19.3f}" for k in keys))
     return "\n".join(lines)
