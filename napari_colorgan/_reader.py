@@ -26,7 +26,7 @@ def read_zarr(path) -> list[tuple]:
     """
     import zarr
 
-    from .io.ome_zarr import as_dask, read_multiscale
+    from .io.ome_zarr import as_dask, check_finished, read_multiscale
     from .io.readers import open_image
     from .io.units import input_units
 
@@ -43,8 +43,11 @@ def read_zarr(path) -> list[tuple]:
         channels = multiscale.arrays[0].shape[multiscale.axes.index("c")]
         if channels == 3:
             return [_colour_layer(node, multiscale, name, path)]
+    if isinstance(node, zarr.Group) and "colorgan" in node.attrs and not multiscale:
+        check_finished(node, path)  # our plain .zarr result: one (..., y, x, 3) array "0"
+        node = node["0"]
     if isinstance(node, zarr.Array) and node.ndim >= 3 and node.shape[-1] == 3:
-        return [(as_dask(node, path), {"name": name, "rgb": True}, "image")]
+        return [(_displayable(as_dask(node, path)), {"name": name, "rgb": True}, "image")]
     image, scale = open_image(path)
     meta = {"name": name, **({"scale": scale} if scale else {})}
     units = input_units(path)
@@ -62,7 +65,7 @@ def _colour_layer(group, multiscale, name: str, path: Path) -> tuple:
 
     check_finished(group, path)
     channel = multiscale.axes.index("c")
-    levels = [da.moveaxis(as_dask(a, path), channel, -1) for a in multiscale.arrays]
+    levels = [_displayable(da.moveaxis(as_dask(a, path), channel, -1)) for a in multiscale.arrays]
     scale = multiscale.scales[0]
     meta = {"name": name, "rgb": True, "multiscale": len(levels) > 1}
     if scale:
@@ -84,3 +87,14 @@ def _translation(group) -> list[float] | None:
     multiscales = multiscales or group.attrs.get("multiscales")
     transforms = multiscales[0]["datasets"][0].get("coordinateTransformations", [])
     return next((t["translation"] for t in transforms if t.get("type") == "translation"), None)
+
+
+def _displayable(rgb):
+    """uint8 and float RGB as stored; other integers (uint16) as float32 in [0, 1], lazily."""
+    import numpy as np
+
+    from .io.scaling import to_unit_float
+
+    if rgb.dtype == np.uint8 or rgb.dtype.kind == "f":
+        return rgb
+    return rgb.map_blocks(to_unit_float, dtype=np.float32)

@@ -80,9 +80,10 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument(
         "--dtype",
-        default="uint8",
+        default=None,
         choices=("uint8", "uint16", "float32"),
-        help="output sample type (default: uint8; float32 only in TIFF)",
+        help="output sample type in every format (float32 not in PNG/JPEG; zarr chunks "
+        "zstd-compressed); default: uint16 for 16-bit input, else uint8",
     )
     c.add_argument(
         "--scheduler",

@@ -10,6 +10,7 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pytest
+import skimage.data
 import tifffile
 import zarr
 
@@ -47,10 +48,12 @@ def test_ome_zarr_output_keeps_scale_and_axes(tmp_path, random_generator):
     scale = meta["datasets"][0]["coordinateTransformations"][0]["scale"]
     assert scale == pytest.approx([1.0, 0.29, 0.26, 0.26])
     assert group["0"].shape == (3, 32, 128, 128)
+    assert group["0"].dtype == np.uint16  # a 16-bit input keeps 16 bits by default
     assert group.attrs["colorgan"]["complete"] is True
     stack = tifffile.imread(SAMPLES / "nuclei3d.tif")
     expected = ncg.colorize(stack, random_generator)
-    np.testing.assert_allclose(np.moveaxis(group["0"][:], 0, -1), expected, atol=1 / 255)
+    stored = np.moveaxis(group["0"][:], 0, -1) / 65535
+    np.testing.assert_allclose(stored, expected, atol=1 / 255)
 
 
 def test_pyramid_levels(tmp_path, random_generator):
@@ -189,3 +192,44 @@ def test_ome_zarr_single_channel_is_gray_and_rgb_is_refused(tmp_path, random_gen
     colour = colorize_to_file(SAMPLES / "nuclei3d.tif", tmp_path / "c.ome.zarr", random_generator)
     with pytest.raises(ValueError, match="has 3 channels"):
         open_image(colour)
+
+
+def _store_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def test_uint8_input_gives_a_compact_uint8_ome_zarr(tmp_path):
+    """A real 8-bit image: uint8 zstd chunks, the pyramid included within 4.5x the input."""
+    from zarr.codecs import ZstdCodec
+
+    from napari_colorgan._reader import read_zarr
+
+    gray = np.rint(ncg.to_gray(skimage.data.retina()[:1024, :1024]) * 255).astype(np.uint8)
+    source = zarr.open_array(
+        tmp_path / "in.zarr", mode="w", shape=gray.shape, chunks=(512, 512), dtype="u1"
+    )
+    source[:] = gray
+    out = colorize_to_file(source, tmp_path / "out.ome.zarr", "general")
+    group = zarr.open_group(out, mode="r")
+    assert [group[k].dtype for k in ("0", "1", "2")] == [np.uint8] * 3
+    assert any(isinstance(c, ZstdCodec) for c in group["0"].compressors)
+    assert group.attrs["colorgan"]["dtype"] == "uint8"
+    ratio = _store_bytes(out) / _store_bytes(tmp_path / "in.zarr")
+    assert 3 < ratio <= 4.5  # three channels and a pyramid, compressed like the input
+    expected = ncg.colorize(gray, "general")
+    np.testing.assert_allclose(np.moveaxis(group["0"][:], 0, -1) / 255, expected, atol=1 / 255)
+    ((levels, meta, kind),) = read_zarr(out)  # napari shows it as uint8 RGB
+    assert kind == "image" and meta["rgb"] and levels[0].dtype == np.uint8
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_zarr_output_honours_dtype_and_reads_back_as_unit_floats(tmp_path, dtype):
+    from napari_colorgan._reader import read_zarr
+
+    moon = skimage.data.moon()[:256, :256]
+    out = colorize_to_file(moon, tmp_path / "m.zarr", "general", dtype=dtype)
+    stored = zarr.open_group(out, mode="r")["0"]
+    assert stored.dtype == np.dtype(dtype) and stored.shape == (256, 256, 3)
+    ((shown, meta, _),) = read_zarr(out)
+    assert meta["rgb"] and shown.dtype == np.float32
+    np.testing.assert_allclose(shown.compute(), ncg.colorize(moon, "general"), atol=1 / 255)

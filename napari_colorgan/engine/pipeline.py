@@ -212,7 +212,7 @@ def colorize_to_file(
     dst : path-like
         ``.ome.zarr``: OME-Zarr with colour as a channel axis, a pyramid and the
         input's physical scale; ``.zarr``: a group with one ``(..., Y, X, 3)``
-        float32 array. ``.tif`` / ``.ome.tif``: tiled BigTIFF (a pyramid for 2-D;
+        array, as ``dtype``. ``.tif`` / ``.ome.tif``: tiled BigTIFF (a pyramid for 2-D;
         OME-TIFF with the physical pixel size), as ``dtype``. All three stream chunk
         by chunk (memory bounded by the chunks in flight) and resume after an
         interruption. ``.png`` / ``.jpg``: 2-D only, computed in memory, written
@@ -222,7 +222,9 @@ def colorize_to_file(
     level : int, optional
         Pyramid level of a multiscale input (default 0, full resolution).
     dtype : {"uint8", "uint16", "float32"}, optional
-        Sample type of the file (default uint8; float32 only in TIFF).
+        Sample type of the file, in every format (float32 not in PNG or JPEG).
+        Default: uint16 for integer input of more than 8 bits (uint8 for JPEG),
+        uint8 otherwise. zarr and OME-Zarr chunks are zstd-compressed.
     tile_size, batch_size, device, precision, normalize, render_scale, reference : optional
         As for :func:`colorize`.
     hints, hint_reach, samples, temporal, seed : optional
@@ -249,7 +251,7 @@ def iter_colorize_to_file(
     *,
     resume: bool = True,
     level: int = 0,
-    dtype: str = "uint8",
+    dtype: str | None = None,
     normalize: Any = "auto",
     **options: Any,
 ) -> Generator[Progress, None, Path | list[Path]]:
@@ -258,6 +260,7 @@ def iter_colorize_to_file(
     ``options`` are :func:`colorize`'s tiling and guidance keywords.
     """
     from ..io.readers import open_image
+    from ..io.scaling import default_out_dtype
     from ..io.writers import FLAT_SUFFIXES, check_destination, write_image
     from .lazy import colorize_lazy
 
@@ -265,6 +268,7 @@ def iter_colorize_to_file(
     is_path = isinstance(src, (str, Path))
     image, scale = open_image(src, level=level) if is_path else (src, None)
     check_gray(image)
+    dtype = dtype or default_out_dtype(image.dtype, Path(dst).suffix)
     dst = check_destination(dst, image.ndim, dtype)
     if is_path and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; write to another path")
@@ -319,6 +323,7 @@ def _stream(
     rgb: Any, dst: Path, dtype: str, scale: Any, attrs: dict, resume: bool
 ) -> Iterator[Progress]:
     """Write a lazy result chunk by chunk to zarr/OME-Zarr or a tiled TIFF."""
+    from ..io.scaling import to_dtype
     from ..io.tiff_sink import write_tiff
     from ..io.zarr_sink import write_zarr
 
@@ -329,7 +334,11 @@ def _stream(
             yield Progress(stage, done, total)
         return
     ome = dst.name.lower().endswith(".ome.zarr")
-    for name, done, total in write_zarr(rgb, dst, ome=ome, scale=scale, attrs=attrs, resume=resume):
+    samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
+    attrs = {**attrs, "dtype": dtype}
+    for name, done, total in write_zarr(
+        samples, dst, ome=ome, scale=scale, attrs=attrs, resume=resume
+    ):
         yield Progress(f"chunk (level {name})", done, total)
 
 

