@@ -204,8 +204,9 @@ def two_sample_accuracy(
     so what it learns is whether the colour fits the structure. The truth's own
     defects (JPEG chroma blocks, sensor noise) are part of the truth: a result
     without them is distinguishable. Identical images score exactly 0.5. Runs
-    on one CPU thread (about 3 s per seed), so a seed gives the same accuracy
-    whatever torch's thread setting.
+    on one CPU thread (about 3 s per seed; torch's thread count is set to 1
+    while it runs, then restored), so a seed gives the same accuracy whatever
+    that setting was.
     """
     import torch
 
