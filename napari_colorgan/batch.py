@@ -131,16 +131,17 @@ def iter_colorize_batch(
     result = BatchResult()
     for i, (src, dst) in enumerate(zip(inputs, outputs)):
         yield src, i, len(inputs)
-        if resume and is_finished(dst):
+        finished = resume and is_finished(dst)
+        if finished and dst.suffix.lower() != ".zarr":
             result.skipped.append(dst)
             continue
-        try:
+        try:  # a finished zarr store is checked against its input's fingerprint first
             colorize_to_file(src, dst, model, resume=resume, **options)
         except Exception as err:  # one bad file must not stop the batch; it is reported
             log.warning("%s failed: %s", src, err)
             result.failed.append((src, f"{type(err).__name__}: {err}"))
         else:
-            result.written.append(dst)
+            (result.skipped if finished else result.written).append(dst)
     yield inputs[-1], len(inputs), len(inputs)
     return result
 
