@@ -86,9 +86,11 @@ def read_ledger(ledger: Path) -> dict[tuple[int, ...], str | None]:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if entry and isinstance(entry[0], list):  # [index, fingerprint]
+        if not isinstance(entry, list) or not entry:
+            continue  # not a line this package wrote
+        if isinstance(entry[0], list) and len(entry) == 2:  # [index, fingerprint]
             done[tuple(entry[0])] = str(entry[1])
-        else:
+        elif all(isinstance(i, int) for i in entry):
             done[tuple(entry)] = None
     return done
 

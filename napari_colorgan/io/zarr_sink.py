@@ -76,8 +76,11 @@ def _write_level(
     done: dict[tuple[int, ...], str | None] = {}
     if resume and name in group and ledger.exists():
         array = group[name]
-        if array.shape != data.shape or array.chunks != data.chunksize:
-            what = f"an input of another size or chunking (level {name} is {array.shape})"
+        if array.shape != data.shape or array.chunks != data.chunksize or array.dtype != data.dtype:
+            what = (
+                f"an input of another size or chunking, or another output type (level {name} "
+                f"is {array.shape} {array.dtype})"
+            )
             raise OutputMismatchError(shown or folder, what)
         done = read_ledger(ledger)
         if inputs is not None:
@@ -326,11 +329,12 @@ def _check_same(existing: dict, attrs: dict, shown: str | Path) -> None:
     before, after = existing.get("input"), attrs.get("input")
     if after is None:
         return
-    if before is None:
+    if not isinstance(before, dict):
         raise OutputMismatchError(shown, "an input it did not fingerprint")
     for key, show in (("shape", tuple), ("dtype", str)):
-        if before[key] != after[key]:
-            was, now = show(before[key]), show(after[key])
+        if before.get(key) != after[key]:
+            was = show(before[key]) if key in before else "not recorded"
+            now = show(after[key])
             raise OutputMismatchError(shown, f"another input ({key} {was}, now {now})")
 
 
@@ -393,7 +397,7 @@ def _read_state(folder: Path) -> dict | None:
         state = zarr.open_group(folder, mode="r").attrs.get("colorgan")
     except Exception:  # not a zarr group
         return None
-    return dict(state) if state is not None else None
+    return dict(state) if isinstance(state, dict) else None
 
 
 def is_complete(path: str | os.PathLike) -> bool:
