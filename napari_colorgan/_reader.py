@@ -45,6 +45,8 @@ def read_zarr(path) -> list[tuple]:
             return [_colour_layer(node, multiscale, name, path)]
     if isinstance(node, zarr.Group) and "colorgan" in node.attrs and not multiscale:
         check_finished(node, path)  # our plain .zarr result: one (..., y, x, 3) array "0"
+        if not isinstance(node.get("0"), zarr.Array):
+            raise ValueError(f"{path} is a napari-colorgan result without its array '0'")
         node = node["0"]
     if isinstance(node, zarr.Array) and node.ndim >= 3 and node.shape[-1] == 3:
         return [(_displayable(as_dask(node, path)), {"name": name, "rgb": True}, "image")]
