@@ -183,8 +183,9 @@ def tiff_errors(path: str | os.PathLike) -> Iterator[None]:
         raise DamagedFileError(f"{path} is damaged or truncated: {damage[0]}")
 
 
-# what tifffile logs when it reads zeros instead of a file's data (not metadata quirks)
-_DAMAGE_WORDS = ("missing", "offset", "bytecount", "corrupt", "truncat", "invalid value")
+# what tifffile logs when it reads zeros instead of a file's data (not metadata quirks,
+# such as ImageJ metadata it cannot parse: the data checks still run then)
+_DAMAGE_WORDS = ("missing", "offset", "bytecount", "truncat")
 
 
 def _first_line(err: BaseException) -> str:
