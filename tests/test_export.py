@@ -34,7 +34,9 @@ def test_onnx_matches_the_library_on_a_real_image(tmp_path, ihc_gray):
     path = ncg.export_model("histology", tmp_path / "histology.onnx", format="onnx")
     rgb = _run_onnx(path, ihc_gray[None, None])
     # the library tiles (tile 64 < image); the graph runs the whole plane at once
-    expected = ncg.colorize(ihc_gray, "histology", normalize="none", tile_size=64)
+    expected = ncg.colorize(
+        ihc_gray, "histology", normalize="none", precision="float32", tile_size=64
+    )
     assert rgb.shape == (1, 3, 100, 150)
     np.testing.assert_allclose(rgb[0].transpose(1, 2, 0), expected, rtol=0, atol=1e-5)
     # colourful, and the input's lightness is kept inside the graph
@@ -48,7 +50,7 @@ def test_onnx_has_dynamic_batch_and_size(tmp_path, ihc_gray):
     pair = np.stack([ihc_gray[:64, :88], ihc_gray[36:, 62:]])[:, None]  # any size, batch 2
     rgb = _run_onnx(path, pair)
     for i, gray in enumerate(pair[:, 0]):
-        expected = ncg.colorize(gray, "histology", normalize="none")
+        expected = ncg.colorize(gray, "histology", normalize="none", precision="float32")
         np.testing.assert_allclose(rgb[i].transpose(1, 2, 0), expected, rtol=0, atol=1e-5)
 
 
@@ -59,7 +61,7 @@ def test_translate_mode_exports_its_rgb(tmp_path, ihc_gray):
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
     rgb = _run_onnx(ncg.export_model(net, tmp_path / "t.onnx", format="onnx"), ihc_gray[None, None])
-    expected = ncg.colorize(ihc_gray, net, normalize="none")
+    expected = ncg.colorize(ihc_gray, net, normalize="none", precision="float32")
     np.testing.assert_allclose(rgb[0].transpose(1, 2, 0), expected, rtol=0, atol=1e-5)
     assert np.abs(rgb2lab(expected)[..., 1:]).max() > 1  # not a gray image
 
@@ -127,7 +129,8 @@ def test_bioimageio_package_passes_bioimageio_test(tmp_path, no_network):
     assert "license: BSD-3-Clause" in rdf and "halo: 64" in rdf
     # the expected output is the library's own colourisation of a real image
     np.testing.assert_array_equal(
-        expected[0].transpose(1, 2, 0), ncg.colorize(gray[0, 0], "histology", normalize="none")
+        expected[0].transpose(1, 2, 0),
+        ncg.colorize(gray[0, 0], "histology", normalize="none", precision="float32"),
     )
     provenance = ncg.load_model("histology").provenance
     assert f"steps: {provenance['steps']}" in rdf
