@@ -233,3 +233,22 @@ def test_zarr_output_honours_dtype_and_reads_back_as_unit_floats(tmp_path, dtype
     ((shown, meta, _),) = read_zarr(out)
     assert meta["rgb"] and shown.dtype == np.float32
     np.testing.assert_allclose(shown.compute(), ncg.colorize(moon, "general"), atol=1 / 255)
+
+
+def test_a_chunk_is_in_the_ledger_only_once_it_is_stored(tmp_path, random_generator):
+    """Stopped mid-run (writing overlaps compute): every chunk the ledger lists is on disk."""
+    from napari_colorgan.engine.pipeline import iter_colorize_to_file
+    from napari_colorgan.io.ledger import read_ledger
+
+    stack = np.stack([skimage.data.moon()[:128, :128]] * 8)
+    out = tmp_path / "s.zarr"
+    steps = iter_colorize_to_file(stack, out, random_generator, normalize=(0, 255))
+    for progress in steps:
+        if progress.done >= 3:
+            break
+    steps.close()
+    listed = read_ledger(out / f"{LEDGER}-0")
+    assert 3 <= len(listed) < 8
+    array = zarr.open_group(out, mode="r")["0"]
+    for index in listed:
+        assert array.get_block_selection(index).any(), index  # written, not the fill value

@@ -101,3 +101,14 @@ def test_gaussian_blend_hides_seams_of_a_short_halo(random_generator):
     assert ncg.colorize(gray, random_generator, blend="gaussian").shape == whole.shape
     with pytest.raises(ValueError, match="blend must be one of"):
         ncg.colorize(gray, random_generator, blend="linear")
+
+
+def test_region_tiles_cover_only_it_with_context_outside():
+    """A lazy chunk's own pixels, tiled from their first pixel; windows reach the halo."""
+    tiles = tile_grid((1152, 1152), 512, 64, 8, region=((64, 1088), (64, 1088)))
+    assert len(tiles) == 4  # 1024 px kept per side: two 512 px tiles, not three
+    targets = {(t.target[0].start, t.target[0].stop) for t in tiles}
+    assert targets == {(64, 576), (576, 1088)}
+    assert {(t.window[0].start, t.window[0].stop) for t in tiles} == {(0, 640), (512, 1152)}
+    with pytest.raises(ValueError, match="multiples of the stride 8"):
+        tile_grid((100, 100), 32, 8, 8, region=((4, 100), (0, 100)))

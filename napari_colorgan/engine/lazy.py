@@ -119,16 +119,24 @@ def _colorize_block(
     net = load_model(*model) if isinstance(model, tuple) else model
     where = block_info[0]["chunk-location"]
     ndim = block.ndim
-    crop = [slice(None)] * (ndim - 2)
+    crop, region = [slice(None)] * (ndim - 2), []
     for axis in (ndim - 2, ndim - 1):
         first, last = where[axis] == 0, where[axis] == task.numblocks[axis] - 1
-        pad = task.depth[axis]
-        crop.append(slice(0 if first else pad, None if last else -pad))
-    # the block already carries its halo: one window for the whole block
-    whole = replace(task.tiles, tile_size=max(block.shape[-2:]), overlap=None)
+        pad, size = task.depth[axis], block.shape[axis]
+        keep = (0 if first else pad, size if last else size - pad)
+        crop.append(slice(*keep))
+        region.append(keep)
+    # the block carries its halo: at render scale 1, windows of the measured tile size
+    # over its own pixels (cache-sized, as in memory), each reaching into the halo for
+    # its context; otherwise one window for the whole block
+    if task.tiles.render_scale == 1:
+        tiles = replace(task.tiles, tile_size=task.tiles.tile_size_on(model_device(net)))
+    else:
+        tiles = replace(task.tiles, tile_size=max(block.shape[-2:]), overlap=None)
     out = np.empty((*block.shape, 3), np.float32)
     for index in np.ndindex(block.shape[:-2]):
         gray = to_unit_range(block[index], *task.intensity)
-        for _ in plane_steps(net, gray, out[index], whole, code=task.code):
+        steps = plane_steps(net, gray, out[index], tiles, code=task.code, region=tuple(region))
+        for _ in steps:
             pass
     return out[(*crop, slice(None))]

@@ -129,8 +129,14 @@ def plane_steps(
     hints: np.ndarray | None = None,
     code: np.ndarray | None = None,
     hint_reach: int = HINT_REACH,
+    region: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """:func:`colorize_plane` with its settings already checked, as ``tiles``."""
+    """:func:`colorize_plane` with its settings already checked, as ``tiles``.
+
+    ``region`` (``((y0, y1), (x0, x1))``, starts on the stride) is the part of ``out``
+    that must be filled; with render scale 1 and no blending the pixels outside it
+    are left as they were (a lazy chunk's halo), otherwise all are computed.
+    """
     render_scale, blend, halo = tiles.render_scale, tiles.blend, tiles.overlap
     if (hints is not None or code is not None) and not is_guided(model):
         raise ValueError("hints, a reference or samples need a guided model, e.g. 'guided'")
@@ -156,7 +162,7 @@ def plane_steps(
             keep = (slice(None), *tile.keep)
             out[tile.target] = _to_rgb(model, L_window[:1][keep], pred_window[keep])
 
-        yield from run.tiles(L, gray.shape, tile_size, write_rgb)
+        yield from run.tiles(L, gray.shape, tile_size, write_rgb, region)
         return
     L = lightness_plane(gray, model.stride * render_scale)
     work = F.avg_pool2d(L, render_scale) if render_scale > 1 else L
@@ -243,14 +249,19 @@ class _Run:
         self.window: tuple[int, int] = (0, 0)
 
     def tiles(
-        self, L: torch.Tensor, shape: tuple[int, int], tile_size: int, write: Write
+        self,
+        L: torch.Tensor,
+        shape: tuple[int, int],
+        tile_size: int,
+        write: Write,
+        region: tuple[tuple[int, int], tuple[int, int]] | None = None,
     ) -> Iterator[tuple[int, int]]:
         """Run all tiles, yielding progress, with several batches in flight.
 
         On CPU two small forwards in parallel use the cores better than one forward's
         intra-op threads (docs/benchmarks.md).
         """
-        tiles = tile_grid(shape, tile_size, self.halo, self.model.stride)
+        tiles = tile_grid(shape, tile_size, self.halo, self.model.stride, region)
         self.window = tuple(L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:])
         size = self.batch_size = self.batch_size or default_batch_size(
             self.precision, self.window, self.device

@@ -34,18 +34,24 @@ class Tile:
     target: tuple[slice, slice]
 
 
-def _axis(size: int, padded: int, tile: int, halo: int) -> list[tuple[slice, slice, slice]]:
+def _axis(padded: int, tile: int, halo: int, lo: int, hi: int) -> list[tuple[slice, slice, slice]]:
     window = min(tile + 2 * halo, padded)
     spans = []
-    for start in range(0, size, tile):
-        stop = min(start + tile, size)
+    for start in range(lo, hi, tile):
+        stop = min(start + tile, hi)
         w0 = min(max(start - halo, 0), padded - window)
         spans.append((slice(w0, w0 + window), slice(start - w0, stop - w0), slice(start, stop)))
     return spans
 
 
-def tile_grid(shape: tuple[int, int], tile_size: int, halo: int, stride: int) -> list[Tile]:
-    """Tiles covering a ``(Y, X)`` image.
+def tile_grid(
+    shape: tuple[int, int],
+    tile_size: int,
+    halo: int,
+    stride: int,
+    region: tuple[tuple[int, int], tuple[int, int]] | None = None,
+) -> list[Tile]:
+    """Tiles covering a ``(Y, X)`` image, or the part of it in ``region``.
 
     Parameters
     ----------
@@ -57,6 +63,10 @@ def tile_grid(shape: tuple[int, int], tile_size: int, halo: int, stride: int) ->
         Context on each side, a multiple of ``stride`` (see ``Generator.halo``).
     stride : int
         The generator's total downsampling factor.
+    region : ((int, int), (int, int)), optional
+        ``((y0, y1), (x0, x1))``: cover only these pixels (starts a multiple of
+        ``stride``), the windows still reaching into the rest of the image for their
+        context; default the whole image.
 
     Returns
     -------
@@ -69,8 +79,11 @@ def tile_grid(shape: tuple[int, int], tile_size: int, halo: int, stride: int) ->
         raise ValueError(f"halo must be a multiple of the stride {stride}, got {halo}")
     tile = round_up(tile_size, stride)
     padded = padded_shape(shape, stride)
-    ys = _axis(shape[0], padded[0], tile, halo)
-    xs = _axis(shape[1], padded[1], tile, halo)
+    (y0, y1), (x0, x1) = region or ((0, shape[0]), (0, shape[1]))
+    if y0 % stride or x0 % stride:
+        raise ValueError(f"region must start on multiples of the stride {stride}, got {region}")
+    ys = _axis(padded[0], tile, halo, y0, y1)
+    xs = _axis(padded[1], tile, halo, x0, x1)
     return [Tile((wy, wx), (ky, kx), (ty, tx)) for (wy, ky, ty), (wx, kx, tx) in product(ys, xs)]
 
 

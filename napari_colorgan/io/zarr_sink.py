@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -100,18 +101,35 @@ def _write_level(
     total = int(np.prod(data.numblocks))
     prints = dict(done)
     yield total - len(todo), total
-    with open(ledger, "a") as log:
+
+    def write(batch: list, values: tuple) -> None:
+        for index, value in zip(batch, values):
+            array[_block_slices(data.chunks, index)] = value
+
+    def record(written: Future, batch: list, batch_prints: tuple) -> None:
+        written.result()  # a chunk goes in the ledger only once its data are stored
+        for index, print_ in zip(batch, batch_prints):
+            log.write(ledger_line(index, print_))
+            prints[index] = print_
+        log.flush()
+        os.fsync(log.fileno())
+
+    # a pipeline: while one batch is encoded and written (zstd and file I/O release
+    # the GIL), the next is read and colourised; at most two batches in memory
+    pending = None
+    with open(ledger, "a") as log, ThreadPoolExecutor(1, "colorgan-write") as writer:
         for start in range(0, len(todo), workers):
             batch = todo[start : start + workers]
             lazy = inputs.prints(batch) if inputs is not None else [None] * len(batch)
             values = dask.compute(*(data.blocks[i] for i in batch), *lazy)
-            for index, value, print_ in zip(batch, values, values[len(batch) :]):
-                array[_block_slices(data.chunks, index)] = value
-                log.write(ledger_line(index, print_))
-                prints[index] = print_
-            log.flush()
-            os.fsync(log.fileno())
-            yield total - len(todo) + start + len(batch), total
+            if pending is not None:
+                record(*pending)
+                yield total - len(todo) + start, total
+            written = writer.submit(write, batch, values[: len(batch)])
+            pending = (written, batch, values[len(batch) :])
+        if pending is not None:
+            record(*pending)
+            yield total, total
     return prints if inputs is not None else {}
 
 
@@ -293,8 +311,8 @@ def stream_zarr(
         if created:  # nothing may stay that does not belong to a whole input
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    stored = da.from_zarr(group["0"])
-    for k, level in enumerate(pyramid(stored, levels), start=1):
+    for k in range(1, levels + 1):  # each level from the one stored above it: one read
+        (level,) = pyramid(da.from_zarr(group[str(k - 1)]), 1)
         steps = _write_level(_regular(level), group, str(k), folder, resume, workers)
         yield from _named(str(k), steps)
     if ome:
