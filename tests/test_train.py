@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import napari_colorgan as ncg
+from napari_colorgan.engine.precision import Precision, cpu_has_native_bf16
 from napari_colorgan.models.registry import WeightsError, read_metadata
 from napari_colorgan.train.data import Augment, PatchSampler, load_source
 from napari_colorgan.train.evaluate import evaluate_model
@@ -100,6 +101,53 @@ def test_resume_is_bit_exact(astronaut, tmp_path):
     a, b = _state(whole), _state(second)
     assert a.keys() == b.keys() and len(a) > 100
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+native_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU emulates bf16")
+
+
+@pytest.mark.parametrize("precision", ["float32", pytest.param("bfloat16", marks=native_bf16)])
+def test_resume_is_bit_exact_within_a_precision(astronaut, tmp_path, precision):
+    """2 steps, checkpoint, resume, 2 more == 4 steps at once, at each precision.
+
+    The checkpoint records the precision and a run at another one is refused.
+    """
+    from safetensors import safe_open
+
+    config = _tiny(steps=4, warmup=1, r1_every=2, precision=precision)
+    whole = Trainer(config, [astronaut])
+    assert whole.precision.dtype == precision
+    whole.fit(progress=False)
+    first = Trainer(config, [astronaut])
+    for _ in range(2):
+        first.train_step()
+    path = first.save_checkpoint(tmp_path / "run.checkpoint.safetensors")
+    with safe_open(path, "pt") as f:
+        assert f.metadata()["precision"] == precision
+    second = Trainer(config, [astronaut])
+    assert second.load_checkpoint(path) == 2
+    second.fit(progress=False)
+    a, b = _state(whole), _state(second)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    elsewhere = Trainer(config, [astronaut])  # as "auto" would resolve on another CPU
+    elsewhere.precision = Precision("float32" if precision == "bfloat16" else "bfloat16", "cpu")
+    with pytest.raises(ValueError, match=f"written by a run in {precision}, this one"):
+        elsewhere.load_checkpoint(path)
+
+
+@native_bf16
+def test_bf16_training_keeps_the_lab_conversions_in_float32(astronaut):
+    """Under the trainer's autocast the RGB <-> Lab conversions equal float32's exactly."""
+    from napari_colorgan.color import lab_to_rgb, rgb_to_lab
+
+    trainer = Trainer(_tiny(mode="translate", precision="bfloat16"), [astronaut])
+    _, L, ab = trainer.sampler.sample(2)
+    rgb = lab_to_rgb(torch.cat((L, ab), 1)).clamp(0, 1)
+    with trainer.precision.autocast():
+        target, back = trainer._target(L, ab), trainer._as_ab(L, rgb)
+    assert target.dtype == back.dtype == torch.float32
+    assert torch.equal(target, rgb)
+    assert torch.equal(back, rgb_to_lab(rgb)[:, 1:])
 
 
 def test_checkpoint_of_other_settings_is_refused(astronaut, tmp_path):

@@ -24,6 +24,7 @@ def save_checkpoint(
     config: Any,
     parts: dict[str, Any],
     streams: dict[str, torch.Tensor],
+    precision: str = "float32",
 ) -> Path:
     """Write ``parts`` (modules and optimisers by name) and ``streams`` atomically.
 
@@ -39,6 +40,9 @@ def save_checkpoint(
         What has a ``state_dict``.
     streams : dict of str to Tensor
         Random generator states, stored as they are.
+    precision : str
+        The number format the run computes in (``"float32"``, ``"bfloat16"``): a
+        run continues bit for bit only at the same one.
     """
     from safetensors.torch import save_file
 
@@ -55,6 +59,7 @@ def save_checkpoint(
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "step": str(step),
+        "precision": precision,
         "config": json.dumps(asdict(config)),
         "param_groups": json.dumps(groups),
     }
@@ -65,15 +70,16 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: str | Path, config: Any, parts: dict[str, Any]
+    path: str | Path, config: Any, parts: dict[str, Any], precision: str = "float32"
 ) -> tuple[int, dict[str, torch.Tensor]]:
     """Load a checkpoint into ``parts``; return its step and all its tensors.
 
     Raises
     ------
     ValueError
-        For an unreadable file, another format, or a run with other settings
-        (naming the settings that differ).
+        For an unreadable file, another format, a run with other settings (naming
+        the settings that differ) or at another ``precision`` (a checkpoint without
+        one was written in float32).
     """
     from safetensors import SafetensorError, safe_open
 
@@ -92,6 +98,12 @@ def load_checkpoint(
         raise ValueError(
             f"{path} was written by a run with other settings ({', '.join(changed)}); "
             "delete it to start afresh"
+        )
+    saved_precision = meta.get("precision", "float32")
+    if saved_precision != precision:
+        raise ValueError(
+            f"{path} was written by a run in {saved_precision}, this one computes in "
+            f"{precision}; set precision = {saved_precision!r} to continue it"
         )
     groups = json.loads(meta["param_groups"])
     for name, obj in parts.items():

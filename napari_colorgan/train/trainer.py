@@ -1,12 +1,15 @@
 """GAN training loop: L1 warm-up, hinge/LSGAN/WGAN-GP, feature matching, EMA generator.
 
 Checkpoints hold everything a run depends on (weights, optimiser moments, random
-streams, step), so a resumed run continues bit for bit on CPU. Under ``torchrun``
-the processes split each batch and average their gradients.
+streams, step, precision), so a resumed run continues bit for bit on CPU. Under
+``torchrun`` the processes split each batch and average their gradients. The
+networks run under bf16 autocast in channels_last on CPUs that compute bf16
+natively and on CUDA (``precision="auto"``); the Lab conversions stay float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -20,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from ..color import AB_SCALE
+from ..engine.precision import PRECISIONS, Precision, resolve_precision
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from ..models.generator import SIZES, Generator, GeneratorConfig, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
@@ -43,6 +47,8 @@ class TrainConfig:
     Loss weights follow pix2pix (L1 on ab / AB_SCALE with weight 100 against an
     adversarial weight of 1) and pix2pixHD (discriminator feature matching).
     ``adv = fm = 0`` trains the plain regression U-Net (no discriminator).
+    ``precision`` is ``"auto"`` (bf16 autocast and channels_last on CPUs with native
+    bf16 and on CUDA, float32 elsewhere), ``"float32"`` or ``"bfloat16"``.
     ``base`` starts from a trained model (transfer learning); its encoder is
     frozen for the first ``freeze_encoder`` steps, after which the generator's
     learning rate is multiplied by ``unfrozen_lr_scale``. ``guided`` trains the
@@ -79,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     device: str = "cpu"
+    precision: str = "auto"
     log_every: int = 50
     checkpoint_every: int = 250
     sample_every: int = 0
@@ -92,6 +99,8 @@ class TrainConfig:
             raise ValueError(f"gan must be one of {losses.GANS}, got {self.gan!r}")
         if self.recon not in ("l1", "l2"):
             raise ValueError(f"recon must be 'l1' or 'l2', got {self.recon!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
@@ -199,7 +208,11 @@ class Trainer:
         self.vgg = (
             losses.VGGFeatures.from_file(c.perceptual).to(self.device) if c.perceptual else None
         )
-        self.amp = self.device.type == "cuda"
+        self.precision = training_precision(c.precision, self.device)
+        if self.precision.reduced:  # the layout oneDNN and cuDNN run fastest under autocast
+            for module in (self.G, self.G_ema, self.D, self.vgg):
+                if module is not None:
+                    module.to(memory_format=torch.channels_last)
         self.step = 0
         self.checkpoint: Path | None = None
         set_encoder_trainable(self.G, c.freeze_encoder <= 0)
@@ -218,26 +231,33 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------
 
+    def _full(self) -> contextlib.AbstractContextManager:
+        """Autocast off: the Lab conversions lose up to 3/255 in bf16 (docs/benchmarks.md)."""
+        return torch.autocast(self.device.type, enabled=False)
+
     def _target(self, L, ab):
         if self.G.mode == "colorize":
             return ab
         from ..color import lab_to_rgb
 
-        return lab_to_rgb(torch.cat((L, ab), 1)).clamp(0, 1)
+        with self._full():
+            return lab_to_rgb(torch.cat((L, ab), 1).float()).clamp(0, 1)
 
     def _as_ab(self, L, out):
         if self.G.mode == "colorize":
             return out
         from ..color import rgb_to_lab
 
-        return rgb_to_lab(out.clamp(0, 1))[:, 1:]
+        with self._full():
+            return rgb_to_lab(out.float().clamp(0, 1))[:, 1:]
 
     def _as_rgb(self, L, out):
         if self.G.mode != "colorize":
             return out
         from ..color import lab_to_rgb
 
-        return lab_to_rgb(torch.cat((L, out), 1)).clamp(0, 1)
+        with self._full():
+            return lab_to_rgb(torch.cat((L, out), 1).float()).clamp(0, 1)
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step of D (after warm-up) and G; returns the losses."""
@@ -254,20 +274,22 @@ class Trainer:
             hints = random_hints(ab, c.batch, self._part(), self.rng)
             code = codes_from(batch[3], c.batch, self._part(), self.rng).to(self.device)
             L_in = torch.cat([L_in, hints], 1)
+        if self.precision.reduced:
+            L_in = L_in.contiguous(memory_format=torch.channels_last)
         target = self._target(L, ab)
         scale = 1 / AB_SCALE if self.G.mode == "colorize" else 1.0
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
-        with autocast:
+        autocast = self.precision.autocast
+        with autocast():
             fake = self.G(L_in, code).float()
         logs = {}
         adversarial = self.D is not None and self.step >= c.warmup
         if adversarial:
             eps = torch.rand(c.batch, 1, 1, 1, generator=self.rng)[self._part()].to(self.device)
-            with autocast:
+            with autocast():
                 loss_d = self._d_loss(L, target, fake, eps)
             self._update(self.opt_d, self.D, loss_d)
             logs["d"] = loss_d
-        with autocast:
+        with autocast():
             recon = F.l1_loss if c.recon == "l1" else F.mse_loss
             loss_l1 = recon(fake * scale, target * scale)
             loss_g = c.l1 * loss_l1
@@ -428,6 +450,7 @@ class Trainer:
         """Write the EMA generator and the discriminator, with the config as provenance."""
         record = {
             "train_config": asdict(self.config),
+            "precision": self.precision.dtype,
             "steps": self.step,
             "seed": self.config.seed,
             "mean_ab": self.mean_ab,
@@ -436,10 +459,11 @@ class Trainer:
             record["code_prior"] = self.code_prior()
         record.update(provenance or {})
         self.G_ema.provenance = json.loads(json.dumps(record))
+        nchw = torch.contiguous_format  # safetensors stores dense NCHW tensors only
         return save_weights(
             path,
-            self.G_ema.cpu(),
-            discriminator=None if self.D is None else self.D.cpu(),
+            self.G_ema.cpu().to(memory_format=nchw),
+            discriminator=None if self.D is None else self.D.cpu().to(memory_format=nchw),
             provenance=record,
         )
 
@@ -460,11 +484,18 @@ class Trainer:
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write everything needed to continue this run exactly (atomically)."""
         streams = {"rng.sampler": self.sampler.state(), "rng.trainer": self.rng.get_state()}
-        return save_checkpoint(path, self.step, self.config, self._stateful(), streams)
+        return save_checkpoint(
+            path, self.step, self.config, self._stateful(), streams, self.precision.dtype
+        )
 
     def load_checkpoint(self, path: str | Path) -> int:
-        """Continue from a checkpoint of a run with the same settings; returns its step."""
-        self.step, tensors = load_checkpoint(path, self.config, self._stateful())
+        """Continue from a checkpoint of a run with the same settings and precision.
+
+        Returns its step.
+        """
+        self.step, tensors = load_checkpoint(
+            path, self.config, self._stateful(), self.precision.dtype
+        )
         self.sampler.set_state(tensors["rng.sampler"])
         self.rng.set_state(tensors["rng.trainer"])
         set_encoder_trainable(self.G, self.step >= self.config.freeze_encoder)
@@ -475,6 +506,18 @@ class Trainer:
         if self.D is not None:
             parts.update(D=self.D, opt_d=self.opt_d)
         return parts
+
+
+def training_precision(precision: str, device: torch.device) -> Precision:
+    """The precision a run trains at: ``"auto"`` is bf16 on native-bf16 CPUs and on CUDA.
+
+    As :func:`~napari_colorgan.engine.precision.resolve_precision`, except that CUDA
+    trains in bf16 (no fp16: that would need loss scaling).
+    """
+    chosen = resolve_precision(precision, device)
+    if chosen.device_type == "cuda" and chosen.dtype == "float16":
+        return Precision("bfloat16", "cuda")
+    return chosen
 
 
 def _average_gradients(module: torch.nn.Module, world: int) -> None:
