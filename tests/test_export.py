@@ -13,6 +13,7 @@ import torch
 from skimage.color import rgb2lab
 
 import napari_colorgan as ncg
+from napari_colorgan.cli import main
 from napari_colorgan.color import gray_to_lightness
 from napari_colorgan.models.generator import Generator, GeneratorConfig
 
@@ -64,6 +65,22 @@ def test_translate_mode_exports_its_rgb(tmp_path, ihc_gray):
     expected = ncg.colorize(ihc_gray, net, normalize="none", precision="float32")
     np.testing.assert_allclose(rgb[0].transpose(1, 2, 0), expected, rtol=0, atol=1e-5)
     assert np.abs(rgb2lab(expected)[..., 1:]).max() > 1  # not a gray image
+
+
+def test_cli_writes_an_onnx_file(tmp_path, capsys, ihc_gray):
+    out = tmp_path / "histology.onnx"
+    assert main(["export", "histology", str(out), "--format", "onnx"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out.resolve()}"
+    expected = ncg.colorize(ihc_gray, "histology", normalize="none", precision="float32")
+    rgb = _run_onnx(out, ihc_gray[None, None])
+    np.testing.assert_allclose(rgb[0].transpose(1, 2, 0), expected, rtol=0, atol=1e-5)
+
+
+def test_cli_error_is_one_line(tmp_path, capsys):
+    assert main(["export", "histology", str(tmp_path / "m.onnx")]) == 1  # default: bioimageio
+    err = capsys.readouterr().err
+    assert err.startswith("colorgan: error: a bioimageio export is written to a .zip file")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
