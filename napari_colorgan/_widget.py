@@ -323,7 +323,7 @@ class ColorizeWidget(WorkerWidget):
         from napari.utils.notifications import show_error
 
         from .engine.lazy import as_dask, is_lazy
-        from .engine.pipeline import colorize_steps
+        from .engine.pipeline import check_gray, colorize_steps
         from .io.scaling import intensity_range
 
         layer = self._image.value
@@ -336,6 +336,7 @@ class ColorizeWidget(WorkerWidget):
             return
         try:
             data, geometry = self._selection(layer)
+            check_gray(data)  # a boolean or empty layer is named before any statistics
             if self._scope.value == LIVE:
                 self._add_live(layer, data, geometry)
                 return
@@ -347,7 +348,7 @@ class ColorizeWidget(WorkerWidget):
             if guidance.per_plane:  # a reference streams
                 data = np.asarray(data)
             steps = colorize_steps(data, self.model, self._tile_settings(), guidance, normalize)
-        except ValueError as err:  # bad input or weights: the library's message says why
+        except Exception as err:  # every failure is a notification, never a traceback
             self.state = State.FAILED
             show_error(f"Colorize: {err}")
             return

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io.atomic import partial_path
+from ..io.lock import output_lock
 from ..io.scaling import intensity_range, warn_nonfinite
 from ..models.contract import ColorModel, model_device
 from .guided import palette_code, run_guided
@@ -20,11 +22,21 @@ from .spread import HINT_REACH
 def check_gray(image: Any) -> None:
     """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
     shape, dtype = tuple(image.shape), np.dtype(image.dtype)
+    if dtype.kind in "US":
+        raise ValueError(
+            f"cannot colorize text ({str(np.asarray(image))[:60]!r}): colorize takes an "
+            "array; colorize_to_file takes a path"
+        )
     if dtype.kind in "bcmMOUSV":
         kind = {"b": "boolean", "c": "complex"}.get(dtype.kind, f"{dtype}")
         raise ValueError(f"cannot colorize a {kind} image (dtype {dtype}); pass intensities")
     if len(shape) < 2:
         raise ValueError(f"expected a grayscale image of shape (..., Y, X), got shape {shape}")
+    if any(n != n for n in shape):  # NaN: a dask array after boolean indexing
+        raise ValueError(
+            f"the image has unknown chunk sizes (shape {shape}); call its "
+            ".compute_chunk_sizes() or rechunk it first"
+        )
     if 0 in shape:
         raise ValueError(f"the image is empty (shape {shape})")
     if shape[-1] in (3, 4) and len(shape) >= 3 and shape[-2] > 4:
@@ -32,6 +44,16 @@ def check_gray(image: Any) -> None:
             f"shape {shape} looks like an RGB(A) image, not grayscale: convert it first "
             "(napari_colorgan.to_gray, or --from-rgb on the command line)"
         )
+
+
+def one_gray(image: Any) -> Any:
+    """``(..., Y, X, 1)`` is one gray image ``(..., Y, X)``, not a stack of 1-pixel columns."""
+    shape = getattr(image, "shape", ())
+    if len(shape) < 3 or shape[-1] != 1:
+        return image
+    from .lazy import as_dask, is_lazy
+
+    return (as_dask(image) if is_lazy(image) else image)[..., 0]  # zarr stays lazy
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -45,7 +67,17 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     from ..color import lightness_to_gray, rgb_to_lab
     from ..io.scaling import to_unit_float
 
-    t = torch.from_numpy(to_unit_float(np.asarray(rgb)[..., :3]))
+    rgb = np.asarray(rgb)
+    if rgb.ndim < 3 or rgb.shape[-1] not in (3, 4):
+        raise ValueError(
+            f"to_gray needs an RGB(A) image of shape (..., Y, X, 3 | 4), got shape {rgb.shape}"
+        )
+    if rgb.dtype.kind == "f" and rgb.size and not 0 <= np.nanmin(rgb) <= np.nanmax(rgb) <= 1:
+        raise ValueError(
+            f"to_gray takes float RGB in [0, 1] or integers, got values in "
+            f"[{np.nanmin(rgb):g}, {np.nanmax(rgb):g}]"
+        )
+    t = torch.from_numpy(to_unit_float(rgb[..., :3]))
     return lightness_to_gray(rgb_to_lab(t, channel_axis=-1)[..., 0]).numpy()
 
 
@@ -142,6 +174,7 @@ def colorize_with(
     from .lazy import colorize_lazy, is_lazy
 
     guidance = guidance or Guidance()
+    image = one_gray(image)
     if not is_lazy(image):
         return drive(colorize_steps(image, model, tiles, guidance, normalize), progress)
     if guidance.per_plane:
@@ -180,6 +213,7 @@ def colorize_steps(
     guidance = guidance or Guidance()
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
+    image = one_gray(image)
     net, intensity = _prepare(image, model, tiles, normalize)
     warn_nonfinite(image)
     if guidance.is_empty:
@@ -261,17 +295,55 @@ def iter_colorize_to_file(
     """
     from ..io.readers import open_image
     from ..io.scaling import default_out_dtype
-    from ..io.writers import FLAT_SUFFIXES, check_destination, write_image
-    from .lazy import colorize_lazy
+    from ..io.writers import check_destination
 
     tiles, guidance = settings_from(options)
     is_path = isinstance(src, (str, Path))
+    if not is_path and level != 0:
+        raise ValueError(
+            f"level picks a file's pyramid level; an array has no pyramid, got level={level}"
+        )
     image, scale = open_image(src, level=level) if is_path else (src, None)
+    image = one_gray(image)
     check_gray(image)
     dtype = dtype or default_out_dtype(image.dtype, Path(dst).suffix)
     dst = check_destination(dst, image.ndim, dtype)
-    if is_path and Path(src).resolve() == dst.resolve():
+    if is_path:
+        _check_apart(Path(src), dst)
+    with output_lock(dst):  # one writer per output, from the first step to the last
+        partial_path(dst).unlink(missing_ok=True)  # what a killed run left
+        return (
+            yield from _to_file(image, scale, dst, model, tiles, guidance, resume, dtype, normalize)
+        )
+
+
+def _check_apart(src: Path, dst: Path) -> None:
+    """Refuse an output that is the input, lies inside it or holds it."""
+    here, there = src.resolve(), dst.resolve()
+    if here == there:
         raise ValueError(f"the output {dst} is the input; write to another path")
+    if there.is_relative_to(here):
+        raise ValueError(f"the output {dst} is inside the input {src}; write to another path")
+    if here.is_relative_to(there):
+        raise ValueError(f"the input {src} is inside the output {dst}; write to another path")
+
+
+def _to_file(
+    image: Any,
+    scale: Any,
+    dst: Path,
+    model: Any,
+    tiles: TileSettings,
+    guidance: Guidance,
+    resume: bool,
+    dtype: str,
+    normalize: Any,
+) -> Generator[Progress, None, Path | list[Path]]:
+    """The body of :func:`iter_colorize_to_file`, under the output's lock."""
+    from ..io.writers import FLAT_SUFFIXES, write_image
+    from ..models.registry import weights_digest
+    from .lazy import colorize_lazy
+
     if guidance.per_plane and dst.suffix.lower() == ".zarr":
         raise ValueError("hints, samples and temporal colourise in memory: write a .tif or .png")
     if guidance.per_plane or dst.suffix.lower() in FLAT_SUFFIXES:  # computed in memory
@@ -286,9 +358,8 @@ def iter_colorize_to_file(
     net, intensity = _prepare(image, model, tiles, normalize)
     code = palette_code(net, guidance.reference)
     where = model_device(net)
-    attrs = {
-        "source": _identity(src) if is_path else "array",
-        "model": _identity(net.source) if net.source else _digest(net),
+    attrs = {  # what the pixels depend on; the input itself is fingerprinted chunk by chunk
+        "model": weights_digest(net.source) if net.source else _digest(net),
         "intensity_range": list(intensity),
         "tile_size": tiles.tile_size_on(where),
         "precision": tiles.precision_on(where).dtype,  # resumed chunks must match
@@ -297,7 +368,7 @@ def iter_colorize_to_file(
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
     rgb = colorize_lazy(image, net, intensity, tiles, code=code)
-    yield from _stream(rgb, dst, dtype, scale, attrs, resume)
+    yield from _stream(rgb, image, dst, dtype, scale, attrs, resume)
     return dst
 
 
@@ -320,16 +391,19 @@ def _write_samples(dst: Path, rgb: np.ndarray, dtype: str) -> list[Path]:
 
 
 def _stream(
-    rgb: Any, dst: Path, dtype: str, scale: Any, attrs: dict, resume: bool
+    rgb: Any, source: Any, dst: Path, dtype: str, scale: Any, attrs: dict, resume: bool
 ) -> Iterator[Progress]:
-    """Write a lazy result chunk by chunk to zarr/OME-Zarr or a tiled TIFF."""
+    """Write a lazy result chunk by chunk to zarr/OME-Zarr or a tiled TIFF.
+
+    ``source`` is the gray input, fingerprinted under every chunk written.
+    """
     from ..io.scaling import to_dtype
     from ..io.tiff_sink import write_tiff
     from ..io.zarr_sink import write_zarr
 
     if dst.suffix.lower() != ".zarr":
         for stage, done, total in write_tiff(
-            rgb, dst, dtype=dtype, scale=scale, attrs=attrs, resume=resume
+            rgb, dst, source=source, dtype=dtype, scale=scale, attrs=attrs, resume=resume
         ):
             yield Progress(stage, done, total)
         return
@@ -337,18 +411,9 @@ def _stream(
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**attrs, "dtype": dtype}
     for name, done, total in write_zarr(
-        samples, dst, ome=ome, scale=scale, attrs=attrs, resume=resume
+        samples, dst, source=source, ome=ome, scale=scale, attrs=attrs, resume=resume
     ):
         yield Progress(f"chunk (level {name})", done, total)
-
-
-def _identity(path: str | Path) -> str:
-    """A file's path, size and modification time: what resuming must find unchanged."""
-    path = Path(path)
-    if not path.exists():
-        return str(path)
-    stat = path.stat()
-    return f"{path.resolve()} ({stat.st_size} bytes, mtime {stat.st_mtime_ns})"
 
 
 def _digest(net: ColorModel) -> str:

@@ -1,0 +1,580 @@
+"""Hostile and odd inputs, as a demanding user tries them: each one a clear error or the right result.
+
+Every output must belong to its input (fingerprints of the input checked on resume),
+one writer holds an output at a time, damaged files and weights are refused before
+anything is written, and shapes mean one thing.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import skimage.data
+import tifffile
+import torch
+import zarr
+from safetensors.torch import load_file, save_file
+
+import napari_colorgan as ncg
+from napari_colorgan.cli import main
+from napari_colorgan.engine.pipeline import colorize_to_file, iter_colorize_to_file
+from napari_colorgan.io.ledger import LEDGER, OutputMismatchError
+from napari_colorgan.io.readers import open_image
+from napari_colorgan.io.zarr_sink import write_zarr
+from napari_colorgan.models.registry import WeightsError, read_metadata, resolve
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def gray() -> np.ndarray:
+    """A 160 x 192 crop of the camera man: two chunks of 96 px wide at tile size 96."""
+    return skimage.data.camera()[100:260, 150:342]
+
+
+def _cli(capsys, *argv) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------- weights
+
+
+def _variant(tmp_path, name, arch=None, tensors=None):
+    """The shipped general model with its metadata or tensors changed."""
+    src = resolve("general")
+    meta = {k: v if k == "format" else json.dumps(v) for k, v in read_metadata(src).items()}
+    if arch is not None:
+        meta["generator"] = json.dumps({**json.loads(meta["generator"]), **arch})
+    path = tmp_path / f"{name}.safetensors"
+    save_file(tensors if tensors is not None else load_file(src), path, metadata=meta)
+    return path
+
+
+@pytest.mark.parametrize(
+    "arch, message",
+    [
+        ({"blocks": 1_000_000}, "blocks must be an integer in 0..64, got 1000000"),
+        ({"widths": [100_000, 100_000]}, r"widths must be 2 to 8 integers"),
+        ({"widths": "wide"}, "no list of widths"),
+        ({"attention": "yes"}, "attention must be true or false"),
+        ({"widths": [16, 32, 64]}, "weights do not match their config"),
+        ({"blocks": 2}, "weights do not match their config"),
+        ({"mode": "paint"}, "mode must be one of"),
+    ],
+)
+def test_hostile_architecture_is_refused_before_building(tmp_path, arch, message):
+    path = _variant(tmp_path, "hostile", arch=arch)
+    start = time.perf_counter()
+    with pytest.raises(WeightsError, match=message):
+        ncg.load_model(path, device="cpu")
+    assert time.perf_counter() - start < 5  # 1e6 blocks used to run for 92 s
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path, value, capsys):
+    tensors = load_file(resolve("general"))
+    tensors["generator.head.weight"] = tensors["generator.head.weight"].clone()
+    tensors["generator.head.weight"].view(-1)[3] = value
+    path = _variant(tmp_path, "nan", tensors=tensors)
+    with pytest.raises(WeightsError, match=r"generator.head.weight has 1 NaN or infinite"):
+        ncg.load_model(path, device="cpu")
+    iio.imwrite(tmp_path / "in.png", skimage.data.camera()[:64, :64])
+    code, err = _cli(capsys, "colorize", tmp_path / "in.png", tmp_path / "out.png", "--model", path)
+    assert code == 1 and "NaN or infinite" in err and not (tmp_path / "out.png").exists()
+
+
+def test_integer_tensor_is_refused(tmp_path):
+    tensors = load_file(resolve("general"))
+    tensors["generator.head.bias"] = tensors["generator.head.bias"].to(torch.int32)
+    with pytest.raises(WeightsError, match="tensor head.bias is I32, not floating point"):
+        ncg.load_model(_variant(tmp_path, "int", tensors=tensors), device="cpu")
+
+
+def test_metadata_that_is_not_an_object_is_refused(tmp_path):
+    src = resolve("general")
+    meta = {k: v if k == "format" else json.dumps(v) for k, v in read_metadata(src).items()}
+    meta["provenance"] = "[1, 2]"
+    path = tmp_path / "prov.safetensors"
+    save_file(load_file(src), path, metadata=meta)
+    with pytest.raises(WeightsError, match="provenance is not a JSON object"):
+        ncg.load_model(path, device="cpu")
+
+
+def test_weights_identity_is_their_content(tmp_path):
+    from napari_colorgan.models.registry import weights_digest
+
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(resolve("general"), copy)
+    assert weights_digest(copy) == weights_digest(resolve("general"))
+    assert weights_digest(copy) != weights_digest(resolve("histology"))
+
+
+# ---------------------------------------------------------------- damaged files
+
+
+@pytest.fixture
+def damaged(tmp_path, gray):
+    """Truncated and damaged copies of real TIFF, PNG and JPEG files."""
+    tifffile.imwrite(tmp_path / "tiled.tif", gray, tile=(64, 64), compression="zlib")
+    tifffile.imwrite(tmp_path / "strips.tif", gray)
+    iio.imwrite(tmp_path / "ok.png", gray)
+    iio.imwrite(tmp_path / "ok.jpg", gray)
+    files = {}
+    for name in ("tiled.tif", "strips.tif", "ok.png", "ok.jpg"):
+        data = (tmp_path / name).read_bytes()
+        files[f"half-{name}"] = data[: len(data) // 2]
+    files["cut200.tif"] = (tmp_path / "tiled.tif").read_bytes()[:200]
+    bad = bytearray((tmp_path / "tiled.tif").read_bytes())
+    bad[len(bad) // 2 : len(bad) // 2 + 400] = b"\xff" * 400
+    files["flipped.tif"] = bytes(bad)
+    files["empty.png"] = b""
+    files["nopages.tif"] = b"II*\x00" + bytes(64)
+    paths = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths[name] = tmp_path / name
+    return paths
+
+
+@pytest.mark.parametrize(
+    "name, damage",
+    [
+        ("cut200.tif", "has no image data"),
+        ("half-tiled.tif", "is truncated: its image data end at byte"),
+        ("half-strips.tif", "is truncated: its image data end at byte"),
+        ("flipped.tif", "cannot decode"),
+        ("half-ok.png", "truncated"),
+        ("half-ok.jpg", "truncated"),
+        ("empty.png", "the file is empty"),
+        ("nopages.tif", "holds no image"),
+    ],
+)
+def test_damaged_file_is_one_line_and_writes_nothing(damaged, name, damage, capsys):
+    path = damaged[name]
+    out = path.parent / "out.ome.zarr"
+    code, err = _cli(capsys, "colorize", path, out, "--quiet", "--tile-size", "64")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert name in lines[0] and damage in lines[0]
+    assert not out.exists()
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", ["imagej", "bigtiff", "ome-pyramid"])
+@pytest.mark.parametrize("kept", [0.3, 0.95])
+def test_cut_tiff_of_every_layout_is_refused(tmp_path, gray, kind, kept):
+    path = tmp_path / "full.tif"
+    stack = np.stack([gray] * 4)
+    if kind == "imagej":
+        tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "ZYX"})
+    elif kind == "bigtiff":
+        tifffile.imwrite(path, stack, bigtiff=True, tile=(64, 64))
+    else:
+        with tifffile.TiffWriter(path, ome=True) as tif:
+            tif.write(gray, subifds=1, tile=(64, 64))
+            tif.write(gray[::2, ::2], subfiletype=1, tile=(64, 64))
+    data = path.read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: int(len(data) * kept)])
+    with pytest.raises(ValueError, match=r"cut.tif is (damaged|truncated)"):
+        image, _ = open_image(tmp_path / "cut.tif")
+        np.asarray(image)
+
+
+# ---------------------------------------------------------------- malformed stores
+
+
+def _own_store(tmp_path, gray, name="own.ome.zarr"):
+    """A finished two-level OME-Zarr colour result of ``gray`` (a 64 px smallest level)."""
+    import dask.array as da
+
+    rgb = da.from_array(ncg.colorize(gray, "general", tile_size=96), chunks=(80, 96, 3))
+    out = tmp_path / name
+    list(write_zarr(rgb, out, source=gray, min_level_size=64))
+    assert "1" in zarr.open_group(out, mode="r")
+    return out
+
+
+def _edit_meta(store, change):
+    meta = json.loads((store / "zarr.json").read_text())
+    change(meta["attributes"]["ome"]["multiscales"][0])
+    (store / "zarr.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture(scope="module")
+def own_store(tmp_path_factory, gray):
+    return _own_store(tmp_path_factory.mktemp("own"), gray)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: shutil.rmtree(s / "1"), "level 1's array '1' is missing"),
+        (lambda s: _edit_meta(s, lambda m: m["datasets"][1].update(path="9")), "'9' is missing"),
+        (lambda s: _edit_meta(s, lambda m: m.pop("datasets")), "lists no datasets"),
+        (lambda s: _edit_meta(s, lambda m: m.update(axes="cyx")), "axes must be a list"),
+        (lambda s: (s / "zarr.json").write_text("{not json"), "cannot open"),
+        (lambda s: (s / "0" / "zarr.json").write_text("[]"), "cannot open level 0"),
+    ],
+)
+def test_malformed_own_store_gives_a_clear_error(own_store, tmp_path, damage, message):
+    from napari_colorgan._reader import read_zarr
+
+    store = tmp_path / "damaged.ome.zarr"
+    shutil.copytree(own_store, store)
+    damage(store)
+    with pytest.raises(ValueError, match=message):
+        read_zarr(str(store))
+    with pytest.raises(ValueError, match=message):
+        open_image(store)
+
+
+def test_plain_result_without_its_array_is_named(tmp_path):
+    from napari_colorgan._reader import read_zarr
+
+    group = zarr.open_group(tmp_path / "result.zarr", mode="w")
+    group.attrs["colorgan"] = {"complete": True}
+    with pytest.raises(ValueError, match="result without its array '0'"):
+        read_zarr(str(tmp_path / "result.zarr"))
+
+
+def test_two_d_array_claimed_as_channels_is_refused(tmp_path, gray):
+    group = zarr.open_group(tmp_path / "flat.ome.zarr", mode="w")
+    group.create_array("0", data=gray)
+    axes = [{"name": n, "type": "space"} for n in "cyx"]
+    group.attrs["ome"] = {"multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}]}
+    with pytest.raises(ValueError, match="level 0 .'0'. is 2-D but the axes are c, y, x"):
+        open_image(tmp_path / "flat.ome.zarr")
+
+
+def test_damaged_zarr_chunk_names_the_store(tmp_path, gray):
+    zarr.create_array(tmp_path / "in.zarr", data=gray, chunks=(80, 96))
+    chunk = next(
+        p for p in (tmp_path / "in.zarr").rglob("*") if p.is_file() and p.parent.name == "0"
+    )
+    chunk.write_bytes(b"not zstd")
+    image, _ = open_image(tmp_path / "in.zarr")
+    with pytest.raises(ValueError, match=r"cannot read .*in.zarr"):
+        image.compute()
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def test_gray_alpha_png_drops_its_alpha(tmp_path, gray):
+    iio.imwrite(tmp_path / "la.png", np.stack([gray, np.full_like(gray, 200)], -1))
+    with pytest.warns(UserWarning, match="alpha is dropped"):
+        image, _ = open_image(tmp_path / "la.png")
+    np.testing.assert_array_equal(image, gray)
+
+
+def test_gray_alpha_png_through_the_cli_is_one_warning_line(tmp_path, gray, capsys):
+    iio.imwrite(tmp_path / "la.png", np.stack([gray, np.full_like(gray, 200)], -1))
+    code, err = _cli(capsys, "colorize", tmp_path / "la.png", tmp_path / "o.tif", "--quiet")
+    assert code == 0
+    assert err.strip().splitlines() == [
+        "colorgan: warning: la.png is gray with an alpha channel: the alpha is dropped"
+    ]
+    assert tifffile.imread(tmp_path / "o.tif").shape == (*gray.shape, 3)
+
+
+def test_one_sample_tiff_is_one_gray_image(tmp_path, gray):
+    tifffile.imwrite(tmp_path / "one.tif", gray[..., None], photometric="minisblack")
+    image, _ = open_image(tmp_path / "one.tif")
+    np.testing.assert_array_equal(image.compute(), gray)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".zarr"])
+def test_level_of_a_file_without_pyramid_is_refused(tmp_path, gray, suffix):
+    path = tmp_path / f"plain{suffix}"
+    iio.imwrite(path, gray) if suffix == ".png" else zarr.create_array(path, data=gray)
+    with pytest.raises(ValueError, match="not a pyramid .one level., got level=3"):
+        open_image(path, level=3)
+
+
+def test_infinite_normalize_is_refused(tmp_path, gray, capsys):
+    iio.imwrite(tmp_path / "in.png", gray)
+    code, err = _cli(
+        capsys, "colorize", tmp_path / "in.png", tmp_path / "o.png", "--normalize", "0,inf"
+    )
+    assert code == 1 and "must be finite" in err and not (tmp_path / "o.png").exists()
+
+
+# ---------------------------------------------------------------- what an output was made from
+
+
+@pytest.fixture(scope="module")
+def stack(gray) -> np.ndarray:
+    """Four planes: one chunk each, so a run can be stopped half way."""
+    return np.stack([np.roll(gray, 7 * k, axis=1) for k in range(4)])
+
+
+def _stop_after(src, out, chunks, **options):
+    """Start writing ``out`` and stop (as a kill would) after ``chunks`` chunks."""
+    steps = iter_colorize_to_file(src, out, "general", tile_size=96, **options)
+    for _unit, done, _total in steps:
+        if done >= chunks:
+            break
+    steps.close()
+    assert chunks <= len((out / f"{LEDGER}-0").read_text().splitlines()) < len(src)
+
+
+def test_resume_from_another_array_is_refused(tmp_path, stack):
+    reference = colorize_to_file(stack, tmp_path / "ref.ome.zarr", "general", tile_size=96)
+    other = stack.copy()
+    other[0, :10, :10] = 255 - other[0, :10, :10]  # the first, already written plane differs
+    out = tmp_path / "out.ome.zarr"
+    _stop_after(stack, out, 2)
+    with pytest.raises(OutputMismatchError, match=r"out.ome.zarr was made from another input"):
+        colorize_to_file(other, out, "general", tile_size=96)
+    colorize_to_file(stack, out, "general", tile_size=96)  # the same array resumes
+    assert _files(out) == _files(reference)
+    for name in _files(reference):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    with pytest.raises(OutputMismatchError, match=r"same size, other pixels.*resume=False"):
+        colorize_to_file(other, out, "general", tile_size=96)
+    with pytest.raises(OutputMismatchError, match=r"other settings \(model differ\)"):
+        colorize_to_file(stack, out, "histology", tile_size=96)
+    with pytest.raises(OutputMismatchError, match=r"shape \(4, 160, 192\), now \(3, 160, 192\)"):
+        colorize_to_file(stack[:3], out, "general", tile_size=96)
+    colorize_to_file(other, out, "general", tile_size=96, resume=False)
+    np.testing.assert_allclose(
+        np.moveaxis(zarr.open_group(out, mode="r")["0"][:, 0], 0, -1) / 255,
+        ncg.colorize(other[0], "general", tile_size=96),
+        atol=1 / 255,
+    )
+
+
+def test_tiff_resume_from_another_array_is_refused(tmp_path, stack):
+    from napari_colorgan.io.atomic import partial_path
+
+    out = tmp_path / "out.tif"
+    other = stack.copy()
+    other[1] = other[1][::-1]
+    steps = iter_colorize_to_file(stack, out, "general", tile_size=96)
+    for _stage, done, _total in steps:
+        if done >= 2:
+            break
+    steps.close()
+    staging = Path(f"{partial_path(out)}.zarr")
+    assert staging.is_dir() and not out.exists()
+    with pytest.raises(OutputMismatchError, match=r"out.tif was made from another input"):
+        colorize_to_file(other, out, "general", tile_size=96)
+    colorize_to_file(stack, out, "general", tile_size=96)
+    assert not staging.exists()
+    expected = ncg.colorize(stack, "general", tile_size=96)
+    np.testing.assert_allclose(tifffile.imread(out) / 255, expected, atol=1 / 255)
+
+
+def test_resume_cleans_a_killed_runs_partial_chunk(tmp_path, stack):
+    out = tmp_path / "out.zarr"
+    _stop_after(stack, out, 1)
+    stray = out / "0" / "c" / "1" / "0" / "0" / f"0.{'ab' * 16}.partial"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(os.urandom(2048))  # what zarr leaves when killed mid-write
+    colorize_to_file(stack, out, "general", tile_size=96)
+    assert not list(out.rglob("*.partial"))
+    assert zarr.open_group(out, mode="r").attrs["colorgan"]["complete"] is True
+
+
+def test_hostile_ledger_and_attributes(tmp_path, stack):
+    out = tmp_path / "out.zarr"
+    _stop_after(stack, out, 1)
+    ledger = out / f"{LEDGER}-0"
+    ledger.write_text(ledger.read_text() + '5\n"abc"\n[[3, 0, 0, 0], "forged"]\n{"a": 1}\n[1, 2\n')
+    with pytest.raises(OutputMismatchError, match=r"its pixels at \[3:4, 0:160, 0:192\] differ"):
+        colorize_to_file(stack, out, "general", tile_size=96)
+    group = zarr.open_group(out, mode="r+")
+    group.attrs["colorgan"] = ["not", "ours"]
+    with pytest.raises(ValueError, match="exists and is not a napari-colorgan output"):
+        colorize_to_file(stack, out, "general", tile_size=96)
+
+
+def test_rerun_from_another_png_is_refused_in_cli_words(tmp_path, capsys):
+    rgb = skimage.data.astronaut()[::4, ::4]
+    iio.imwrite(tmp_path / "a.png", rgb)
+    iio.imwrite(tmp_path / "b.png", rgb[::-1])
+    out = tmp_path / "out.ome.zarr"
+    assert _cli(capsys, "colorize", tmp_path / "a.png", out, "--from-rgb", "--quiet")[0] == 0
+    code, err = _cli(capsys, "colorize", tmp_path / "b.png", out, "--from-rgb", "--quiet")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "out.ome.zarr was made from another input" in err
+    assert "--no-resume" in err and "resume=False" not in err
+    args = ("colorize", tmp_path / "b.png", out, "--from-rgb", "--quiet", "--no-resume")
+    assert _cli(capsys, *args)[0] == 0
+
+
+def test_batch_does_not_skip_a_store_of_a_replaced_input(tmp_path, gray):
+    from napari_colorgan.batch import colorize_batch
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    iio.imwrite(tmp_path / "in" / "a.png", gray)
+    iio.imwrite(tmp_path / "in" / "b.png", gray[::-1])
+    first = colorize_batch(tmp_path / "in", tmp_path / "out", tile_size=96)
+    assert len(first.written) == 2
+    iio.imwrite(tmp_path / "in" / "b.png", gray[:, ::-1])  # same name, other pixels
+    again = colorize_batch(tmp_path / "in", tmp_path / "out", tile_size=96)
+    assert again.skipped == [tmp_path / "out" / "a.ome.zarr"]
+    [(src, why)] = again.failed
+    assert src.name == "b.png" and "made from another input" in why
+
+
+def test_output_inside_the_input_store_is_refused(tmp_path, gray):
+    zarr.create_array(tmp_path / "in.zarr", data=gray)
+    before = {p: p.read_bytes() for p in (tmp_path / "in.zarr").rglob("*") if p.is_file()}
+    for dst in ("in.zarr/sub.ome.zarr", "in.zarr/c/x.png"):
+        with pytest.raises(ValueError, match="inside the input"):
+            colorize_to_file(tmp_path / "in.zarr", tmp_path / dst, "general")
+    after = {p: p.read_bytes() for p in (tmp_path / "in.zarr").rglob("*") if p.is_file()}
+    assert after == before
+
+
+# ---------------------------------------------------------------- one writer at a time
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from napari_colorgan.engine.pipeline import iter_colorize_to_file
+image = sys.argv[3]
+held = [iter_colorize_to_file(image, out, "general", tile_size=96) for out in sys.argv[4:]]
+for steps in held:
+    next(steps)  # started: the output is held
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.05)
+for steps in held:
+    for _ in steps:
+        pass
+"""
+
+_SECOND = """
+import sys
+from napari_colorgan.cli import main
+for out in sys.argv[2:]:
+    print(main(["colorize", sys.argv[1], out, "--quiet", "--tile-size", "96"]))
+"""
+
+
+def test_a_second_writer_is_refused_at_once(tmp_path, gray):
+    outputs = [tmp_path / name for name in ("o.ome.tif", "o.ome.zarr", "o.png")]
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    iio.imwrite(tmp_path / "in.png", gray)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, ready, go, tmp_path / "in.png", *outputs],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not ready.exists() and holder.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), holder.stderr.read()
+        iio.imwrite(tmp_path / "other.png", gray[::-1])
+        second = subprocess.run(
+            [sys.executable, "-c", _SECOND, tmp_path / "other.png", *outputs],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert second.stdout.split() == ["1", "1", "1"], second.stderr
+        for out in outputs:
+            assert f"{out} is being written by another run" in second.stderr
+    finally:
+        go.touch()
+        assert holder.wait(timeout=300) == 0
+    expected = ncg.colorize(gray, "general", tile_size=96)
+    np.testing.assert_allclose(tifffile.imread(outputs[0]) / 255, expected, atol=1 / 255)
+    np.testing.assert_allclose(iio.imread(outputs[2]) / 255, expected, atol=1 / 255)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------- shapes and settings
+
+
+def test_trailing_one_axis_is_one_gray_image(gray):
+    small = gray[:64, :64]
+    result = ncg.colorize(small[..., None], "general")
+    assert result.shape == (64, 64, 3)
+    np.testing.assert_array_equal(result, ncg.colorize(small, "general"))
+
+
+def test_to_gray_of_a_gray_image_is_refused(gray):
+    with pytest.raises(ValueError, match=r"to_gray needs an RGB\(A\) image.*\(160, 192\)"):
+        ncg.to_gray(gray)
+
+
+def test_dask_input_with_unknown_chunk_sizes_is_refused(gray):
+    import dask.array as da
+
+    lazy = da.from_array(gray, chunks=80)
+    rows = lazy[lazy[:, 0] >= 0]  # boolean indexing: chunk sizes unknown until computed
+    with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
+        ncg.colorize(rows, "general")
+
+
+def test_level_of_an_array_is_refused(tmp_path, gray):
+    with pytest.raises(ValueError, match="an array has no pyramid, got level=3"):
+        colorize_to_file(gray, tmp_path / "o.png", "general", level=3)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from napari_colorgan.cli import main
+from napari_colorgan.models.registry import load_model
+load_model("general", "cpu")
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+sys.exit(main(["colorize", sys.argv[1], sys.argv[2], "--quiet"]))
+"""
+
+
+def test_a_full_disk_is_one_clean_line(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)
+    iio.imwrite(tmp_path / "noise.png", noise)  # incompressible: the PNG is > 20 kB
+    out = tmp_path / "out.png"
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, tmp_path / "noise.png", out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot write {out}: File too large" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noise.png"]
+
+
+def test_evaluate_scales_integer_truth(gray):
+    from napari_colorgan.metrics import evaluate
+
+    truth = skimage.data.astronaut()[:96, :96]
+    pred = ncg.colorize(ncg.to_gray(truth), "general")
+    assert evaluate(pred, truth) == evaluate(pred, truth / 255)
+    with pytest.raises(ValueError, match=r"true_rgb must be sRGB in \[0, 1\], got values in"):
+        evaluate(pred, truth.astype(np.float32))
+
+
+def test_boolean_layer_is_a_notification_in_the_widget(make_napari_viewer):
+    from napari.utils.notifications import notification_manager
+
+    from napari_colorgan._widget import ColorizeWidget, State
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(skimage.data.camera()[:64, :64] > 100, name="mask")
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    widget.start()  # raised TypeError from the intensity statistics
+    assert widget.state is State.FAILED and len(viewer.layers) == 1
+    assert "cannot colorize a boolean image" in notification_manager.records[-1].message
