@@ -1,4 +1,4 @@
-"""The ``colorgan`` command: colorize, models, evaluate, train."""
+"""The ``colorgan`` command: colorize, models, evaluate, train, finetune, export."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Colourise grayscale scientific images with a GAN, tile by tile.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_colorize, _add_models, _add_evaluate, _add_train, _add_finetune):
+    for add in (_add_colorize, _add_models, _add_evaluate, _add_train, _add_finetune, _add_export):
         add(sub)
     return parser
 
@@ -149,6 +149,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="the L1-only U-Net baseline to compare with (default: the shipped one of "
         "a shipped model)",
     )
+    e.add_argument(
+        "--no-two-sample",
+        action="store_true",
+        help="skip the classifier two-sample test (about 10 s per image and method)",
+    )
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -186,6 +191,29 @@ def _add_finetune(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--patch", type=int, default=128, help="training crop size (default: 128)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    x = sub.add_parser(
+        "export",
+        help="export a model for bioimage.io tools or ONNX runtimes",
+        description=(
+            "Write a model as a bioimage.io package (.zip: TorchScript and ONNX weights, test "
+            "data, cover, provenance) or as an ONNX file. Both take gray in [0, 1], axes "
+            "(batch, 1, y, x), and return sRGB in [0, 1], axes (batch, 3, y, x)."
+        ),
+    )
+    x.add_argument("model", help="shipped name or .safetensors path")
+    x.add_argument("out", type=Path, help="file to write: .zip (bioimageio) or .onnx (onnx)")
+    x.add_argument(
+        "--format", choices=("bioimageio", "onnx"), default="bioimageio", help="default: bioimageio"
+    )
+    x.add_argument(
+        "--sample",
+        type=Path,
+        help="gray image (uint8 or float) for the package's test data and cover "
+        "(default: the shipped sample image of the model's domain)",
+    )
 
 
 def _normalize_arg(text: str):
@@ -280,7 +308,9 @@ def _evaluate(args) -> int:
 
     images = {path.name: read_rgb(path) for path in args.images}
     regression = args.l1_unet or shipped_regression(args.model)
-    results = evaluate_model(args.model, images, regression=regression)
+    results = evaluate_model(
+        args.model, images, regression=regression, two_sample=not args.no_two_sample
+    )
     print(json.dumps(results, indent=1) if args.json else format_table(results))
     return 0
 
@@ -333,12 +363,21 @@ def _finetune(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import export_model
+
+    path = export_model(args.model, args.out, format=args.format, sample=args.sample)
+    print(f"wrote {path.resolve()}")
+    return 0
+
+
 _COMMANDS = {
     "colorize": _colorize,
     "models": _models,
     "evaluate": _evaluate,
     "train": _train,
     "finetune": _finetune,
+    "export": _export,
 }
 
 
