@@ -115,80 +115,10 @@ def _write_images(folder: Path, gray: np.ndarray, rgb: np.ndarray) -> None:
 
 
 def _describe(generator, name: str, folder: Path, torch_version: str):
+    """The package's model description: tensors, weights, configuration and metadata."""
     from bioimageio.spec.model import v0_5 as bio
 
-    stride, halo = generator.stride, generator.halo()
-    size = {"min": min_block(generator), "step": stride}
-    inputs = bio.InputTensorDescr(
-        id=bio.TensorId("gray"),
-        description="gray intensity in [0, 1] (scale uint8 by 1/255; stretch other data to [0, 1])",
-        axes=[
-            bio.BatchAxis(),
-            bio.ChannelAxis(channel_names=[bio.Identifier("gray")]),
-            bio.SpaceInputAxis(id=bio.AxisId("y"), size=bio.ParameterizedSize(**size)),
-            bio.SpaceInputAxis(id=bio.AxisId("x"), size=bio.ParameterizedSize(**size)),
-        ],
-        test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
-        sample_tensor=bio.FileDescr(source=folder / "sample_input.png"),
-        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
-    )
-
-    def same_as(axis: str):
-        return bio.SizeReference(tensor_id=bio.TensorId("gray"), axis_id=bio.AxisId(axis))
-
-    outputs = bio.OutputTensorDescr(
-        id=bio.TensorId("rgb"),
-        description="sRGB in [0, 1]; in colorize mode its CIELAB lightness is the input's",
-        axes=[
-            bio.BatchAxis(),
-            bio.ChannelAxis(channel_names=[bio.Identifier(c) for c in ("r", "g", "b")]),
-            bio.SpaceOutputAxisWithHalo(id=bio.AxisId("y"), size=same_as("y"), halo=halo),
-            bio.SpaceOutputAxisWithHalo(id=bio.AxisId("x"), size=same_as("x"), halo=halo),
-        ],
-        test_tensor=bio.FileDescr(source=folder / "test_output.npy"),
-        sample_tensor=bio.FileDescr(source=folder / "sample_output.png"),
-        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
-    )
-    provenance = generator.provenance
-    train = provenance.get("train_config", {})
-    weights = bio.WeightsDescr(
-        torchscript=bio.TorchscriptWeightsDescr(
-            source=folder / "weights.pt",
-            pytorch_version=bio.Version(torch_version),
-            comment="traced GrayToRGB: the generator with the Lab -> RGB step inside",
-        ),
-        onnx=bio.OnnxWeightsDescr(
-            source=folder / "weights.onnx",
-            opset_version=OPSET,
-            parent="torchscript",
-            comment="the same graph exported with torch.onnx",
-        ),
-    )
-    tolerance = bio.ReproducibilityTolerance(
-        relative_tolerance=TOLERANCE,
-        absolute_tolerance=TOLERANCE,
-        mismatched_elements_per_million=0,
-    )
-    config = bio.Config(
-        bioimageio=bio.BioimageioConfig(
-            reproducibility_tolerance=[tolerance],
-            architecture_type="U-Net (GAN generator)",
-            architecture_description=(
-                "residual U-Net with attention gates on the skips and no spatial statistics "
-                f"(a local operator: stride {stride}, halo {halo} px), trained as the "
-                "generator of a conditional GAN"
-            ),
-            task="colorization",
-            model_parameter_count=sum(p.numel() for p in generator.parameters()),
-            training=bio.TrainingDetails(
-                training_batch_size=train.get("batch"),
-                initial_learning_rate=train.get("lr_g"),
-                loss_function=_loss_summary(train),
-                optimizer="torch.optim.Adam" if train else None,
-            ),
-        ),
-        napari_colorgan={"model": name, **generator.config},
-    )
+    inputs, outputs = _tensors(bio, generator, folder)
     return bio.ModelDescr(
         name=f"napari-colorgan {name}",
         description=(
@@ -205,8 +135,96 @@ def _describe(generator, name: str, folder: Path, torch_version: str):
         tags=["colorization", "image-to-image", "2d", "gan", "napari", "pytorch", "onnx"],
         inputs=[inputs],
         outputs=[outputs],
-        weights=weights,
-        config=config,
+        weights=_weights(bio, folder, torch_version),
+        config=_config(bio, generator, name),
+    )
+
+
+def _tensors(bio, generator, folder: Path) -> tuple:
+    """The gray input and sRGB output tensors: sizes a multiple of the stride, a halo out."""
+    size = bio.ParameterizedSize(min=min_block(generator), step=generator.stride)
+    halo = generator.halo()
+
+    def same_as(axis: str):
+        return bio.SizeReference(tensor_id=bio.TensorId("gray"), axis_id=bio.AxisId(axis))
+
+    def tensor(descr, stem: str, tensor_id: str, channels: str, space: list, description: str):
+        return descr(
+            id=bio.TensorId(tensor_id),
+            description=description,
+            axes=[
+                bio.BatchAxis(),
+                bio.ChannelAxis(channel_names=[bio.Identifier(c) for c in channels.split()]),
+                *space,
+            ],
+            test_tensor=bio.FileDescr(source=folder / f"test_{stem}.npy"),
+            sample_tensor=bio.FileDescr(source=folder / f"sample_{stem}.png"),
+            data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+        )
+
+    inputs = tensor(
+        bio.InputTensorDescr,
+        "input",
+        "gray",
+        "gray",
+        [bio.SpaceInputAxis(id=bio.AxisId(a), size=size) for a in "yx"],
+        "gray intensity in [0, 1] (scale uint8 by 1/255; stretch other data to [0, 1])",
+    )
+    outputs = tensor(
+        bio.OutputTensorDescr,
+        "output",
+        "rgb",
+        "r g b",
+        [bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a), size=same_as(a), halo=halo) for a in "yx"],
+        "sRGB in [0, 1]; in colorize mode its CIELAB lightness is the input's",
+    )
+    return inputs, outputs
+
+
+def _weights(bio, folder: Path, torch_version: str):
+    """TorchScript weights and their ONNX conversion."""
+    return bio.WeightsDescr(
+        torchscript=bio.TorchscriptWeightsDescr(
+            source=folder / "weights.pt",
+            pytorch_version=bio.Version(torch_version),
+            comment="traced GrayToRGB: the generator with the Lab -> RGB step inside",
+        ),
+        onnx=bio.OnnxWeightsDescr(
+            source=folder / "weights.onnx",
+            opset_version=OPSET,
+            parent="torchscript",
+            comment="the same graph exported with torch.onnx",
+        ),
+    )
+
+
+def _config(bio, generator, name: str):
+    """bioimage.io's config (tolerance, architecture, training) and the generator's own."""
+    train = generator.provenance.get("train_config", {})
+    tolerance = bio.ReproducibilityTolerance(
+        relative_tolerance=TOLERANCE,
+        absolute_tolerance=TOLERANCE,
+        mismatched_elements_per_million=0,
+    )
+    return bio.Config(
+        bioimageio=bio.BioimageioConfig(
+            reproducibility_tolerance=[tolerance],
+            architecture_type="U-Net (GAN generator)",
+            architecture_description=(
+                "residual U-Net with attention gates on the skips and no spatial statistics "
+                f"(a local operator: stride {generator.stride}, halo {generator.halo()} px), "
+                "trained as the generator of a conditional GAN"
+            ),
+            task="colorization",
+            model_parameter_count=sum(p.numel() for p in generator.parameters()),
+            training=bio.TrainingDetails(
+                training_batch_size=train.get("batch"),
+                initial_learning_rate=train.get("lr_g"),
+                loss_function=_loss_summary(train),
+                optimizer="torch.optim.Adam" if train else None,
+            ),
+        ),
+        napari_colorgan={"model": name, **generator.config},
     )
 
 
