@@ -524,6 +524,15 @@ def test_dask_input_with_unknown_chunk_sizes_is_refused(gray):
         ncg.colorize(rows, "general")
 
 
+@pytest.mark.parametrize(
+    "option", [{"tile_size": "64"}, {"tile_size": 64.5}, {"batch_size": True}, {"seed": 1.5}]
+)
+def test_settings_that_are_not_integers_are_refused(gray, option):
+    name, value = next(iter(option.items()))
+    with pytest.raises(ValueError, match=f"{name} must be an integer, got {value!r}"):
+        ncg.colorize(gray, "general", **option)
+
+
 def test_level_of_an_array_is_refused(tmp_path, gray):
     with pytest.raises(ValueError, match="an array has no pyramid, got level=3"):
         colorize_to_file(gray, tmp_path / "o.png", "general", level=3)

@@ -9,6 +9,7 @@ runner, so a value is followed by reading, not by counting tuple positions.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -65,6 +66,8 @@ class TileSettings:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
+        for name in ("tile_size", "overlap", "batch_size", "render_scale"):
+            _check_integer(name, getattr(self, name), optional=name != "render_scale")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {self.overlap}")
         if self.tile_size is not None and self.tile_size < 1:
@@ -126,6 +129,9 @@ class Guidance:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_integer("hint_reach", self.hint_reach)
+        _check_integer("samples", self.samples, optional=True)
+        _check_integer("seed", self.seed)
         if self.hint_reach < 0:
             raise ValueError(f"hint_reach must be >= 0, got {self.hint_reach}")
         if self.samples is not None and self.samples < 2:
@@ -145,6 +151,14 @@ class Guidance:
     def per_plane(self) -> bool:
         """True when the guidance needs the whole image in memory (all but a reference)."""
         return self.hints is not None or self.samples is not None or self.temporal
+
+
+def _check_integer(name: str, value: Any, optional: bool = False) -> None:
+    """Refuse a setting that is not a whole number (a string, a float, a bool)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
 
 
 def settings_from(options: dict[str, Any]) -> tuple[TileSettings, Guidance]:
