@@ -112,3 +112,23 @@ def test_region_tiles_cover_only_it_with_context_outside():
     assert {(t.window[0].start, t.window[0].stop) for t in tiles} == {(0, 640), (512, 1152)}
     with pytest.raises(ValueError, match="multiples of the stride 8"):
         tile_grid((100, 100), 32, 8, 8, region=((4, 100), (0, 100)))
+
+
+def test_clipped_edge_windows_compute_fewer_pixels_and_keep_the_same_pixels(random_generator):
+    """One forward per window (CPU): edge windows clipped to the image, results unchanged."""
+    clipped = tile_grid((2048, 2048), 512, 64, 8, uniform=False)
+    uniform = tile_grid((2048, 2048), 512, 64, 8)
+    assert [t.target for t in clipped] == [t.target for t in uniform]
+
+    def area(tiles):
+        return sum(
+            (t.window[0].stop - t.window[0].start) * (t.window[1].stop - t.window[1].start)
+            for t in tiles
+        )
+
+    assert area(clipped) < 0.91 * area(uniform)  # 2432² against 2560² pixels
+    gray = skimage.data.moon()[:300, :437].astype(np.float32) / 255
+    one, batched = np.zeros((*gray.shape, 3), np.float32), np.zeros((*gray.shape, 3), np.float32)
+    list(colorize_plane(random_generator, gray, one, tile_size=96, batch_size=1))
+    list(colorize_plane(random_generator, gray, batched, tile_size=96, batch_size=4))
+    assert np.abs(one - batched).max() <= 1 / 255

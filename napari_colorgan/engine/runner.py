@@ -207,7 +207,7 @@ def _predict(
             colour[(slice(None), *tile.window)] += pred_window.cpu() * g
             weight[(slice(None), *tile.window)] += g
 
-    yield from run.tiles(L, shape, tile_size, write)
+    yield from run.tiles(L, shape, tile_size, write, clip=blend == "none")
     if blend == "gaussian":
         colour /= weight.clamp_min(1e-12)
     return colour[None]
@@ -255,17 +255,22 @@ class _Run:
         tile_size: int,
         write: Write,
         region: tuple[tuple[int, int], tuple[int, int]] | None = None,
+        clip: bool = True,
     ) -> Iterator[tuple[int, int]]:
         """Run all tiles, yielding progress, with several batches in flight.
 
         On CPU two small forwards in parallel use the cores better than one forward's
-        intra-op threads (docs/benchmarks.md).
+        intra-op threads (docs/benchmarks.md). ``region`` limits the tiles to part of
+        the plane (:func:`~.tiling.tile_grid`); with one window per forward and
+        ``clip``, edge windows are clipped to the plane rather than slid inwards.
         """
         tiles = tile_grid(shape, tile_size, self.halo, self.model.stride, region)
         self.window = tuple(L[..., tiles[0].window[0], tiles[0].window[1]].shape[-2:])
         size = self.batch_size = self.batch_size or default_batch_size(
             self.precision, self.window, self.device
         )
+        if size == 1 and clip:  # no batch to stack: edge windows clipped, fewer pixels
+            tiles = tile_grid(shape, tile_size, self.halo, self.model.stride, region, uniform=False)
         # CPU: a forward per core; GPU: two batches in flight on their own CUDA streams, so
         # one batch's host-to-device copy overlaps the other's compute
         workers = (os.cpu_count() or 1) if self.device.type == "cpu" else 2

@@ -34,13 +34,19 @@ class Tile:
     target: tuple[slice, slice]
 
 
-def _axis(padded: int, tile: int, halo: int, lo: int, hi: int) -> list[tuple[slice, slice, slice]]:
+def _axis(
+    padded: int, tile: int, halo: int, lo: int, hi: int, stride: int, uniform: bool
+) -> list[tuple[slice, slice, slice]]:
     window = min(tile + 2 * halo, padded)
     spans = []
     for start in range(lo, hi, tile):
         stop = min(start + tile, hi)
-        w0 = min(max(start - halo, 0), padded - window)
-        spans.append((slice(w0, w0 + window), slice(start - w0, stop - w0), slice(start, stop)))
+        if uniform:  # slide inwards at the edges: one window shape
+            w0 = min(max(start - halo, 0), padded - window)
+            w1 = w0 + window
+        else:  # clip at the edges: no more pixels than the halo needs
+            w0, w1 = max(start - halo, 0), min(round_up(stop, stride) + halo, padded)
+        spans.append((slice(w0, w1), slice(start - w0, stop - w0), slice(start, stop)))
     return spans
 
 
@@ -50,6 +56,7 @@ def tile_grid(
     halo: int,
     stride: int,
     region: tuple[tuple[int, int], tuple[int, int]] | None = None,
+    uniform: bool = True,
 ) -> list[Tile]:
     """Tiles covering a ``(Y, X)`` image, or the part of it in ``region``.
 
@@ -67,6 +74,10 @@ def tile_grid(
         ``((y0, y1), (x0, x1))``: cover only these pixels (starts a multiple of
         ``stride``), the windows still reaching into the rest of the image for their
         context; default the whole image.
+    uniform : bool, optional
+        True: every window has one shape (edge windows slide inwards), so windows
+        batch together. False: edge windows are clipped to the image, which computes
+        fewer pixels (a forward per window, as on the CPU).
 
     Returns
     -------
@@ -82,8 +93,8 @@ def tile_grid(
     (y0, y1), (x0, x1) = region or ((0, shape[0]), (0, shape[1]))
     if y0 % stride or x0 % stride:
         raise ValueError(f"region must start on multiples of the stride {stride}, got {region}")
-    ys = _axis(padded[0], tile, halo, y0, y1)
-    xs = _axis(padded[1], tile, halo, x0, x1)
+    ys = _axis(padded[0], tile, halo, y0, y1, stride, uniform)
+    xs = _axis(padded[1], tile, halo, x0, x1, stride, uniform)
     return [Tile((wy, wx), (ky, kx), (ty, tx)) for (wy, ky, ty), (wx, kx, tx) in product(ys, xs)]
 
 
