@@ -102,6 +102,19 @@ def test_integer_tensor_is_refused(tmp_path):
         ncg.load_model(_variant(tmp_path, "int", tensors=tensors), device="cpu")
 
 
+@pytest.mark.parametrize("arch", [{"width": 10**6}, {"depth": 1000}, {"evil": 1}])
+def test_hostile_discriminator_config_is_refused(tmp_path, arch):
+    from napari_colorgan.models.registry import load_discriminator
+
+    src = resolve("general")
+    meta = {k: v if k == "format" else json.dumps(v) for k, v in read_metadata(src).items()}
+    meta["discriminator"] = json.dumps(arch)
+    path = tmp_path / "disc.safetensors"
+    save_file(load_file(src), path, metadata=meta)
+    with pytest.raises(WeightsError, match="invalid discriminator config"):
+        load_discriminator(path)
+
+
 def test_metadata_that_is_not_an_object_is_refused(tmp_path):
     src = resolve("general")
     meta = {k: v if k == "format" else json.dumps(v) for k, v in read_metadata(src).items()}

@@ -271,6 +271,8 @@ def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
 
 def load_discriminator(path: str | os.PathLike) -> PatchDiscriminator | None:
     """The discriminator stored beside a generator, or None when there is none."""
+    from dataclasses import fields
+
     from .discriminator import DiscriminatorConfig, PatchDiscriminator
 
     path = resolve(path)
@@ -278,13 +280,13 @@ def load_discriminator(path: str | os.PathLike) -> PatchDiscriminator | None:
     if "discriminator" not in meta:
         return None
     arch = meta["discriminator"]
-    known = ("width", "depth", "in_channels")
+    known = {f.name for f in fields(DiscriminatorConfig)}
     if (
         not isinstance(arch, dict)
-        or set(arch) - set(known)
+        or set(arch) - known
         or not all(
-            _is_int(arch.get(k, 1)) and 1 <= arch.get(k, 1) <= bound
-            for k, bound in zip(known, (_MAX_WIDTH, _MAX_LEVELS, 4))
+            _is_int(v) and 1 <= v <= (_MAX_LEVELS if k == "depth" else _MAX_WIDTH)
+            for k, v in arch.items()
         )
     ):
         raise WeightsError(f"{path} has an invalid discriminator config: {str(arch)[:80]}")
