@@ -1,4 +1,4 @@
-"""Hostile and odd inputs, as a demanding user tries them: each one a clear error or the right result.
+"""Hostile and odd inputs, as a demanding user tries them: a clear error or the right result.
 
 Every output must belong to its input (fingerprints of the input checked on resume),
 one writer holds an output at a time, damaged files and weights are refused before
