@@ -111,7 +111,7 @@ def is_finished(path: Path) -> bool:
 def iter_colorize_batch(
     source: str | os.PathLike | list,
     out_dir: str | os.PathLike,
-    model: Any = "general",
+    model: Any = None,
     *,
     suffix: str = ".ome.zarr",
     resume: bool = True,
@@ -149,7 +149,7 @@ def iter_colorize_batch(
 def colorize_batch(
     source: str | os.PathLike | list,
     out_dir: str | os.PathLike,
-    model: Any = "general",
+    model: Any = None,
     *,
     suffix: str = ".ome.zarr",
     resume: bool = True,
@@ -166,7 +166,8 @@ def colorize_batch(
     out_dir : path-like
         An existing folder; each output is named after its input, with ``suffix``.
     model : str, path or model, optional
-        As for :func:`~napari_colorgan.colorize`; loaded once for the batch.
+        As for :func:`~napari_colorgan.colorize` (default: general, or guided with
+        guidance); loaded once for the batch.
     suffix : str, optional
         The output format of every file: ``.ome.zarr`` (default), ``.zarr``,
         ``.tif``, ``.ome.tif``, ``.png``, ``.mp4``...
@@ -186,8 +187,9 @@ def colorize_batch(
 
     from .models.contract import as_model
 
-    net = as_model(model, options.get("device", "auto"))  # once, not once per file
-    steps = iter_colorize_batch(source, out_dir, net, suffix=suffix, resume=resume, **options)
+    if model is not None:  # loaded once, not once per file
+        model = as_model(model, options.get("device", "auto"))
+    steps = iter_colorize_batch(source, out_dir, model, suffix=suffix, resume=resume, **options)
     bar = None
     try:
         while True:

@@ -26,20 +26,34 @@ def _parser() -> argparse.ArgumentParser:
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "colorize",
-        help="colourise a grayscale image file",
+        help="colourise a grayscale image file, a folder or a glob",
         description=(
-            "Colourise a grayscale image (2-D or a stack, any dtype). zarr and OME-Zarr "
-            "outputs stream chunk by chunk and resume after an interruption."
+            "Colourise a grayscale image (2-D or a stack, any dtype), a video, or every "
+            "image of a folder or glob into an output folder. zarr, OME-Zarr, TIFF and "
+            "MP4 outputs stream and resume after an interruption."
         ),
     )
     c.add_argument(
-        "input", type=Path, help="grayscale image: .png .jpg .tif (incl. BigTIFF/OME-TIFF) .zarr"
+        "input",
+        help="grayscale image: .png .jpg .tif (incl. BigTIFF/OME-TIFF) .zarr .fits/.fz, "
+        "a video (.mp4 .avi .mov .mkv), or a folder or quoted glob ('slides/*.tif')",
     )
     c.add_argument(
-        "output", type=Path, help="result: .ome.zarr, .zarr, .tif, .ome.tif (any n-D), .png (2-D)"
+        "output",
+        type=Path,
+        help="result: .ome.zarr, .zarr, .tif, .ome.tif (any n-D), .png (2-D), .mp4 "
+        "(frames); for a folder or glob, an output folder",
     )
     c.add_argument(
-        "--model", default="general", help="shipped name or .safetensors path (default: general)"
+        "--model",
+        default=None,
+        help="shipped name or .safetensors path (default: general; guided when a "
+        "guidance option is given)",
+    )
+    c.add_argument(
+        "--suffix",
+        default=".ome.zarr",
+        help="output format of each file of a folder or glob (default: .ome.zarr)",
     )
     c.add_argument(
         "--tile-size",
@@ -63,10 +77,13 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--normalize",
         default="auto",
-        help="auto (uint8 as is, else 0.1-99.9 percentiles), none, or LOW,HIGH",
+        help="auto (uint8 and floats in [0, 1] as they are, else 0.1-99.9 percentiles), "
+        "percentiles, none, or LOW,HIGH",
     )
     c.add_argument(
-        "--from-rgb", action="store_true", help="convert an RGB input to gray (its L) first"
+        "--from-rgb",
+        action="store_true",
+        help="colourise a colour input's lightness (a colour video chunk by chunk)",
     )
     c.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale input")
     c.add_argument(
@@ -131,7 +148,11 @@ def _add_guidance(c: argparse.ArgumentParser) -> None:
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("models", help="list the shipped models", description="List the shipped models.")
+    sub.add_parser(
+        "models",
+        help="list the shipped models and their held-out metrics",
+        description="List the shipped models, their training data and held-out metrics.",
+    )
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -217,26 +238,22 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _normalize_arg(text: str):
-    if text in ("auto", "none"):
+    if text in ("auto", "percentiles", "none"):
         return text
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--normalize must be auto, none or LOW,HIGH, got {text!r}") from None
+        raise ValueError(
+            f"--normalize must be auto, percentiles, none or LOW,HIGH, got {text!r}"
+        ) from None
     return low, high
 
 
 def _colorize(args) -> int:
-    from .engine.pipeline import to_gray
-    from .io.readers import open_image
-
     normalize = _normalize_arg(args.normalize)
-    source = args.input
-    if args.from_rgb:
-        image, _ = open_image(args.input, level=args.level)
-        if image.ndim < 3 or image.shape[-1] not in (3, 4):
-            raise ValueError(f"--from-rgb needs an RGB(A) image, got shape {image.shape}")
-        source, normalize = to_gray(image), "none"
+    if _is_batch(args.input):
+        return _colorize_batch(args, normalize)
+    source = args.input = Path(args.input)
     if args.scheduler:
         from distributed import Client
 
@@ -257,17 +274,37 @@ def _parse_hint(text: str) -> tuple[tuple[int, ...], tuple[float, float, float]]
         raise ValueError(f"--hint {text!r}: expected Y,X,#RRGGBB, e.g. 120,340,#c03050") from None
 
 
-def _colorize_file(args: argparse.Namespace, source: Any, normalize: Any) -> int:
-    from .engine.pipeline import colorize_to_file
+def _is_batch(text: str) -> bool:
+    """A folder (not a zarr store) or a glob pattern: one output per file."""
+    from .batch import GLOB_CHARS
+
+    path = Path(text)
+    is_folder = path.is_dir() and path.suffix.lower() != ".zarr"
+    return is_folder or (bool(GLOB_CHARS & set(text)) and not path.exists())
+
+
+def _colorize_batch(args: argparse.Namespace, normalize: Any) -> int:
+    """Every file of a folder or glob into ``args.output``; exit 1 if any failed."""
+    from .batch import colorize_batch
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    options = _file_options(args, normalize)
+    model = options.pop("model")
+    result = colorize_batch(args.input, args.output, model, suffix=args.suffix, **options)
+    print(result.summary(), file=sys.stderr if result.failed else sys.stdout)
+    return 0 if result.ok else 1
+
+
+def _file_options(args: argparse.Namespace, normalize: Any) -> dict:
+    """colorize_to_file's keywords from the command line (all but the paths)."""
     from .io.readers import read_rgb
 
-    written = colorize_to_file(
-        source,
-        args.output,
-        args.model,
+    return dict(
+        model=args.model,
         resume=not args.no_resume,
         level=args.level,
         dtype=args.dtype,
+        from_rgb=args.from_rgb,
         tile_size=args.tile_size,
         batch_size=args.batch_size,
         device=args.device,
@@ -282,22 +319,22 @@ def _colorize_file(args: argparse.Namespace, source: Any, normalize: Any) -> int
         seed=args.seed,
         progress=not args.quiet,
     )
+
+
+def _colorize_file(args: argparse.Namespace, source: Any, normalize: Any) -> int:
+    from .engine.pipeline import colorize_to_file
+
+    options = _file_options(args, normalize)
+    written = colorize_to_file(source, args.output, options.pop("model"), **options)
     for path in written if isinstance(written, list) else [written]:
         print(f"wrote {Path(path).resolve()}")
     return 0
 
 
 def _models(_args) -> int:
-    from .models.registry import list_models, read_metadata, resolve
+    from .models.catalogue import models_text
 
-    for name in list_models():
-        meta = read_metadata(resolve(name))
-        arch, prov = meta["generator"], meta.get("provenance", {})
-        data = ", ".join(prov.get("data", [])) or "unknown data"
-        print(
-            f"{name:<12} {arch['mode']:<9} widths={arch['widths']} "
-            f"steps={prov.get('steps', '?')}  {data}"
-        )
+    print(models_text())
     return 0
 
 

@@ -85,3 +85,16 @@ def test_clashing_outputs_are_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="same output: a.ome.zarr"):
         colorize_batch(tmp_path, out, "general", device="cpu")
     assert list(out.iterdir()) == []
+
+
+def test_cli_folder_and_glob(slides, capsys):
+    from napari_colorgan.cli import main
+
+    folder, out = slides
+    code = main(["colorize", str(folder), str(out / "all"), "--quiet", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 1 and "3 written, 0 already done, 2 failed" in captured.err
+    assert "FAILED" in captured.err and "broken.png" in captured.err
+    args = ["colorize", f"{folder}/c*.png", str(out / "c"), "--suffix", ".png", "--quiet"]
+    assert main(args) == 0
+    assert sorted(p.name for p in (out / "c").iterdir()) == ["camera.png", "coins.png"]

@@ -32,3 +32,28 @@ def test_auto_range_by_dtype_and_values(ihc_heldout):
     assert intensity_range(with_nan) == (0.0, 1.0)
     with pytest.raises(ValueError, match="'percentiles'"):
         intensity_range(gray, "stretch")
+
+
+def test_guidance_without_a_model_takes_guided(ihc_heldout):
+    gray = ncg.to_gray(ihc_heldout)[:64, :96]
+    hints = [((30, 40), (0.8, 0.2, 0.3))]
+    np.testing.assert_array_equal(
+        ncg.colorize(gray, hints=hints, device="cpu"),
+        ncg.colorize(gray, "guided", hints=hints, device="cpu"),
+    )
+    np.testing.assert_array_equal(
+        ncg.colorize(gray, device="cpu"), ncg.colorize(gray, "general", device="cpu")
+    )
+    with pytest.raises(ValueError, match="guided model"):
+        ncg.colorize(gray, "general", hints=hints, device="cpu")
+
+
+def test_models_command_prints_held_out_metrics(capsys):
+    from napari_colorgan.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ncg.list_models():
+        block = out.split(name, 1)[1].split("\n    held out: ", 1)[1]
+        assert "dE2000" in block.splitlines()[0] and "(gray " in block.splitlines()[0]
+    assert "skimage:immunohistochemistry rows=0.5-1: dE2000 7.09" in out  # histology

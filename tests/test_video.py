@@ -153,3 +153,23 @@ def test_temporal_follows_the_previous_frame(tmp_path):
     assert np.abs(staged.astype(int) - to_dtype(whole, "uint8")).max() <= 1
     with pytest.raises(ValueError, match="guided model"):
         _colourise(film, tmp_path / "x.mp4", "general", True)
+
+
+def test_cli_gray_mp4_to_colour_mp4(gray_film, tmp_path, capsys):
+    from napari_colorgan.cli import main
+
+    out = tmp_path / "colour.mp4"
+    assert main(["colorize", str(gray_film), str(out), "--quiet", "--device", "cpu"]) == 0
+    assert video_info(out) == {"frames": 11, "height": 96, "width": 128, "fps": FPS}
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_colour_film_from_rgb_temporal_takes_guided(colour_film, tmp_path, capsys):
+    from napari_colorgan.cli import main
+
+    out = tmp_path / "again.mp4"
+    args = ["colorize", str(colour_film), str(out), "--quiet", "--from-rgb", "--temporal"]
+    assert main(args) == 0  # no --model: guided, the model temporal needs
+    assert video_info(out)["frames"] == 6
+    assert main(["colorize", str(colour_film), str(tmp_path / "x.mp4"), "--quiet"]) == 1
+    assert "--from-rgb" in capsys.readouterr().err

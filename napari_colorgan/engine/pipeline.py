@@ -83,7 +83,7 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 def colorize(
     image: Any,
-    model: Any = "general",
+    model: Any = None,
     *,
     tile_size: int | None = None,
     overlap: int | None = None,
@@ -110,6 +110,8 @@ def colorize(
         plane by plane. The array is never modified.
     model : str, path or ColorModel, optional
         A name from :func:`list_models`, a ``.safetensors`` path, or a loaded model.
+        Default: ``"guided"`` when hints, a reference, samples or temporal are
+        given, else ``"general"``.
     tile_size, overlap, batch_size, device, render_scale, blend : optional
         How the image is tiled and run (:class:`~.settings.TileSettings`); the
         default ``overlap`` makes the result equal a whole-image pass, and
@@ -174,6 +176,7 @@ def colorize_with(
     from .lazy import colorize_lazy, is_lazy
 
     guidance = guidance or Guidance()
+    model = pick_model(model, guidance)
     image = one_gray(image)
     if not is_lazy(image):
         return drive(colorize_steps(image, model, tiles, guidance, normalize), progress)
@@ -186,7 +189,7 @@ def colorize_with(
 
 
 def iter_colorize(
-    image: Any, model: Any = "general", *, normalize: Any = "auto", **options: Any
+    image: Any, model: Any = None, *, normalize: Any = "auto", **options: Any
 ) -> Generator[Progress, None, Any]:
     """:func:`colorize` as a generator of tile :class:`~.progress.Progress`, returning the result.
 
@@ -211,6 +214,7 @@ def colorize_steps(
     The napari widget runs this in a worker thread with the settings it read.
     """
     guidance = guidance or Guidance()
+    model = pick_model(model, guidance)
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     image = one_gray(image)
@@ -221,20 +225,34 @@ def colorize_steps(
     return staged(run_guided(image, net, intensity, tiles, guidance), "tile")
 
 
+def pick_model(model: Any, guidance: Guidance) -> Any:
+    """``model``, or the default for what guides the run: ``guided`` or ``general``."""
+    if model is not None:
+        return model
+    return "general" if guidance.is_empty else "guided"
+
+
 def _prepare(
     image: Any, model: Any, tiles: TileSettings, normalize: Any
 ) -> tuple[ColorModel, tuple[float, float]]:
-    """Check the input, load the model, compute the global intensity range."""
+    """Check the input, load the model, compute the global intensity range.
+
+    A shipped model also checks that the input resembles its training data and
+    warns once if not (:func:`~napari_colorgan.models.domain.check_domain`).
+    """
     from ..models.contract import as_model
+    from ..models.domain import check_domain
     from .lazy import as_dask, is_lazy
 
     check_gray(image)
     net = as_model(model, tiles.device)
-    return net, intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
+    intensity = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
+    check_domain(net, image, intensity)
+    return net, intensity
 
 
 def colorize_to_file(
-    src: Any, dst: str | Path, model: Any = "general", *, progress: bool = False, **options: Any
+    src: Any, dst: str | Path, model: Any = None, *, progress: bool = False, **options: Any
 ) -> Path | list[Path]:
     """Colourise a file (or array) into a file, streaming where the format allows.
 
@@ -242,7 +260,9 @@ def colorize_to_file(
     ----------
     src : path-like or array
         TIFF/BigTIFF/OME-TIFF, zarr, OME-Zarr (``level`` picks the pyramid level),
-        PNG, JPEG, or a numpy/dask/zarr array.
+        FITS (``.fits .fit .fts .fz``; its WCS is kept in the output), video
+        (``.mp4 .avi .mov .mkv``, frames first, decoded in chunks), PNG, JPEG, or a
+        numpy/dask/zarr array.
     dst : path-like
         ``.ome.zarr``: OME-Zarr with colour as a channel axis, a pyramid and the
         input's physical scale; ``.zarr``: a group with one ``(..., Y, X, 3)``
@@ -250,7 +270,14 @@ def colorize_to_file(
         OME-TIFF with the physical pixel size), as ``dtype``. All three stream chunk
         by chunk (memory bounded by the chunks in flight) and resume after an
         interruption. ``.png`` / ``.jpg``: 2-D only, computed in memory, written
-        atomically.
+        atomically. ``.mp4``: frames ``(T, Y, X)`` as H.264 at the input video's
+        frame rate (25 fps for other inputs), colourised frame by frame
+        (``temporal`` follows each frame from the last), resumable, renamed into
+        place when complete. The input's axis units and a FITS WCS (OME-Zarr
+        attribute ``colorgan.fits_wcs``, TIFF description) go with the result.
+    from_rgb : bool, optional
+        ``src`` is colour: colourise its CIELAB lightness (a video is converted
+        chunk by chunk, other inputs in memory).
     resume : bool, optional
         Continue an unfinished zarr output instead of starting again (default True).
     level : int, optional
@@ -281,19 +308,19 @@ def colorize_to_file(
 def iter_colorize_to_file(
     src: Any,
     dst: str | Path,
-    model: Any = "general",
+    model: Any = None,
     *,
     resume: bool = True,
     level: int = 0,
     dtype: str | None = None,
     normalize: Any = "auto",
+    from_rgb: bool = False,
     **options: Any,
 ) -> Generator[Progress, None, Path | list[Path]]:
     """:func:`colorize_to_file` as a generator of :class:`~.progress.Progress`.
 
     ``options`` are :func:`colorize`'s tiling and guidance keywords.
     """
-    from ..io.readers import open_image
     from ..io.scaling import default_out_dtype
     from ..io.writers import check_destination
 
@@ -303,8 +330,8 @@ def iter_colorize_to_file(
         raise ValueError(
             f"level picks a file's pyramid level; an array has no pyramid, got level={level}"
         )
-    image, scale = open_image(src, level=level) if is_path else (src, None)
-    image = one_gray(image)
+    opened = _Source.open(src, level, from_rgb) if is_path else _Source(src, from_rgb=from_rgb)
+    image = opened.image = one_gray(opened.image)
     check_gray(image)
     dtype = dtype or default_out_dtype(image.dtype, Path(dst).suffix)
     dst = check_destination(dst, image.ndim, dtype)
@@ -312,9 +339,10 @@ def iter_colorize_to_file(
         _check_apart(Path(src), dst)
     with output_lock(dst):  # one writer per output, from the first step to the last
         partial_path(dst).unlink(missing_ok=True)  # what a killed run left
-        return (
-            yield from _to_file(image, scale, dst, model, tiles, guidance, resume, dtype, normalize)
-        )
+        model = pick_model(model, guidance)
+        if dst.suffix.lower() == ".mp4":
+            return (yield from _to_mp4(opened, dst, model, tiles, guidance, resume, normalize))
+        return (yield from _to_file(opened, dst, model, tiles, guidance, resume, dtype, normalize))
 
 
 def _check_apart(src: Path, dst: Path) -> None:
@@ -329,8 +357,7 @@ def _check_apart(src: Path, dst: Path) -> None:
 
 
 def _to_file(
-    image: Any,
-    scale: Any,
+    opened: _Source,
     dst: Path,
     model: Any,
     tiles: TileSettings,
@@ -341,8 +368,9 @@ def _to_file(
 ) -> Generator[Progress, None, Path | list[Path]]:
     """The body of :func:`iter_colorize_to_file`, under the output's lock."""
     from ..io.writers import FLAT_SUFFIXES, write_image
-    from ..models.registry import weights_digest
     from .lazy import colorize_lazy
+
+    image = opened.image
 
     if guidance.per_plane and dst.suffix.lower() == ".zarr":
         raise ValueError("hints, samples and temporal colourise in memory: write a .tif or .png")
@@ -357,8 +385,18 @@ def _to_file(
         raise ValueError(f"blend={tiles.blend!r} needs an in-memory output (.png, .jpg)")
     net, intensity = _prepare(image, model, tiles, normalize)
     code = palette_code(net, guidance.reference)
+    attrs = {**_record(net, intensity, tiles, code), **opened.attrs}
+    rgb = colorize_lazy(image, net, intensity, tiles, code=code)
+    yield from _stream(rgb, opened, dst, dtype, attrs, resume)
+    return dst
+
+
+def _record(net: ColorModel, intensity: Any, tiles: TileSettings, code: Any) -> dict:
+    """What an output's pixels depend on; the input itself is fingerprinted by the sink."""
+    from ..models.registry import weights_digest
+
     where = model_device(net)
-    attrs = {  # what the pixels depend on; the input itself is fingerprinted chunk by chunk
+    attrs = {
         "model": weights_digest(net.source) if net.source else _digest(net),
         "intensity_range": list(intensity),
         "tile_size": tiles.tile_size_on(where),
@@ -367,9 +405,68 @@ def _to_file(
     }
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
-    rgb = colorize_lazy(image, net, intensity, tiles, code=code)
-    yield from _stream(rgb, image, dst, dtype, scale, attrs, resume)
-    return dst
+    return attrs
+
+
+def _to_mp4(
+    opened: _Source,
+    dst: Path,
+    model: Any,
+    tiles: TileSettings,
+    guidance: Guidance,
+    resume: bool,
+    normalize: Any,
+) -> Generator[Progress, None, Path]:
+    """Frames into an H.264 MP4, one chunk decoded at a time (see :mod:`.film`)."""
+    from ..io.video import Mp4Sink
+    from .film import colorize_frames
+
+    net, intensity = _prepare(opened.image, model, tiles, normalize)
+    code = palette_code(net, guidance.reference)
+    attrs = {**_record(net, intensity, tiles, code), "temporal": guidance.temporal}
+    sink = Mp4Sink(dst, opened.image.shape, opened.fps, attrs, resume=resume)
+    return (yield from colorize_frames(opened.image, sink, net, intensity, tiles, guidance))
+
+
+class _Source:
+    """An input opened for colourising, with what its output keeps besides pixels.
+
+    ``attrs`` go into the output's record (a FITS WCS as ``fits_wcs``), ``units``
+    are the axes' units, ``description`` is text for a TIFF (the WCS cards), and
+    ``fps`` is a video's frame rate (25 for other inputs).
+    """
+
+    def __init__(self, image: Any, scale: Any = None, *, from_rgb: bool = False, **extras: Any):
+        if from_rgb and not extras.get("decoded"):
+            if image.ndim < 3 or image.shape[-1] not in (3, 4):
+                raise ValueError(f"from_rgb needs an RGB(A) image, got shape {image.shape}")
+            image = to_gray(np.asarray(image))
+        self.image, self.scale = image, scale
+        self.units = extras.get("units")
+        self.fps = extras.get("fps") or 25
+        self.attrs: dict = {}
+        self.description: str | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, level: int, from_rgb: bool) -> _Source:
+        """Open ``path`` as :func:`~napari_colorgan.io.readers.open_image` does, plus extras."""
+        from ..io.fits import cards_text, is_fits, wcs_cards
+        from ..io.readers import open_image
+        from ..io.units import input_units
+        from ..io.video import is_video, open_video
+
+        if is_video(path):
+            if level != 0:
+                raise ValueError(f"{Path(path).name} is a video (one level), got level={level}")
+            frames, fps = open_video(path, from_rgb=from_rgb)
+            return cls(frames, fps=fps, decoded=True)
+        image, scale = open_image(path, level=level)
+        opened = cls(image, scale, from_rgb=from_rgb, units=input_units(path, level))
+        cards = wcs_cards(path) if is_fits(path) else None
+        if cards:
+            opened.attrs = {"fits_wcs": cards}
+            opened.description = cards_text(cards)
+        return opened
 
 
 def _write_samples(dst: Path, rgb: np.ndarray, dtype: str) -> list[Path]:
@@ -391,19 +488,29 @@ def _write_samples(dst: Path, rgb: np.ndarray, dtype: str) -> list[Path]:
 
 
 def _stream(
-    rgb: Any, source: Any, dst: Path, dtype: str, scale: Any, attrs: dict, resume: bool
+    rgb: Any, opened: _Source, dst: Path, dtype: str, attrs: dict, resume: bool
 ) -> Iterator[Progress]:
     """Write a lazy result chunk by chunk to zarr/OME-Zarr or a tiled TIFF.
 
-    ``source`` is the gray input, fingerprinted under every chunk written.
+    ``opened.image`` is the gray input, fingerprinted under every chunk written;
+    its scale, units and description (a FITS WCS) go with the result.
     """
+    source, scale, units = opened.image, opened.scale, opened.units
     from ..io.scaling import to_dtype
     from ..io.tiff_sink import write_tiff
     from ..io.zarr_sink import write_zarr
 
     if dst.suffix.lower() != ".zarr":
         for stage, done, total in write_tiff(
-            rgb, dst, source=source, dtype=dtype, scale=scale, attrs=attrs, resume=resume
+            rgb,
+            dst,
+            source=source,
+            dtype=dtype,
+            scale=scale,
+            units=units,
+            description=opened.description,
+            attrs=attrs,
+            resume=resume,
         ):
             yield Progress(stage, done, total)
         return
@@ -411,7 +518,7 @@ def _stream(
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**attrs, "dtype": dtype}
     for name, done, total in write_zarr(
-        samples, dst, source=source, ome=ome, scale=scale, attrs=attrs, resume=resume
+        samples, dst, source=source, ome=ome, scale=scale, units=units, attrs=attrs, resume=resume
     ):
         yield Progress(f"chunk (level {name})", done, total)
 
