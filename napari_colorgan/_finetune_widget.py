@@ -14,10 +14,12 @@ from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QWidget
 
-from ._widget import State, WorkerWidget, available_devices
+from ._widget import State, WorkerWidget, available_devices, chosen_model, model_choice
 
 if TYPE_CHECKING:
     import napari
+
+    from .train.logs import TrainStep
 
 
 class LossPlot(QWidget):
@@ -81,15 +83,9 @@ class FinetuneWidget(WorkerWidget):
     title = "Fine-tune"
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        from .models.registry import list_models
-
         self._viewer = viewer
         self._layers = Select(label="colour layers", choices=self._rgb_layers)
-        models = list_models()
-        self._base = ComboBox(
-            label="base model", choices=models, value="general" if "general" in models else None
-        )
-        self._base_file = FileEdit(label="or base weights", filter="*.safetensors", value="")
+        self._base, self._base_file = model_choice("base model", "or base weights")
         self._steps = SpinBox(label="steps", value=300, min=2, max=100_000, step=50)
         self._patch = SpinBox(label="patch", value=128, min=32, max=512, step=32)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
@@ -114,9 +110,6 @@ class FinetuneWidget(WorkerWidget):
         )
         self.plot = LossPlot()
         self.native.layout().addWidget(self.plot)
-        self.state = State.IDLE
-        self.worker = None
-        self._progress = None
 
     def _rgb_layers(self, _widget=None) -> list:
         from napari.layers import Image
@@ -128,8 +121,8 @@ class FinetuneWidget(WorkerWidget):
 
     @property
     def base(self) -> str:
-        path = str(self._base_file.value)
-        return path if path not in ("", ".") else self._base.value
+        """The base weights file when one is chosen, else the shipped model's name."""
+        return chosen_model(self._base, self._base_file)
 
     def start(self) -> None:
         """Check the choices, then fine-tune in a worker thread."""
@@ -161,10 +154,9 @@ class FinetuneWidget(WorkerWidget):
         steps = _train(trainer, out, names)
         self._launch(steps, "Fine-tuning", self._steps.value, self._on_step, self._on_done)
 
-    def _on_step(self, item: tuple[int, dict]) -> None:
-        step, logs = item
-        self._progress.update(step - self._progress.n)
-        self.plot.add(step, logs["g"])
+    def _on_step(self, event: TrainStep) -> None:
+        self._progress.update(event.step - self._progress.n)
+        self.plot.add(event.step, event.losses["g"])
 
     def _on_done(self, path) -> None:
         self.state = State.DONE
@@ -176,7 +168,7 @@ class FinetuneWidget(WorkerWidget):
 
 
 def _train(trainer, out, names):
-    """Yield ``(step, losses)`` while training, then save and return the weights' path."""
+    """Yield a :class:`~.train.logs.TrainStep` per step, then save and return the weights' path."""
     from .train.transfer import save_finetuned
 
     yield from trainer.iter_fit()

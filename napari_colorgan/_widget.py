@@ -48,6 +48,21 @@ def available_devices() -> list[str]:
     return devices
 
 
+def model_choice(label: str, file_label: str) -> tuple[ComboBox, FileEdit]:
+    """A shipped model's name (``general`` first) beside an optional weights file."""
+    from .models.registry import list_models
+
+    models = list_models()
+    name = ComboBox(label=label, choices=models, value="general" if "general" in models else None)
+    return name, FileEdit(label=file_label, filter="*.safetensors", value="")
+
+
+def chosen_model(name: ComboBox, weights: FileEdit) -> str:
+    """The weights file when one is chosen, else the shipped model's name."""
+    path = str(weights.value)
+    return path if path not in ("", ".") else name.value
+
+
 def _worker_body(steps):
     """A thread_worker body: yield the engine's progress, return its result."""
     return (yield from steps)
@@ -63,6 +78,12 @@ class WorkerWidget(Container):
     """
 
     title = ""
+
+    def __init__(self, widgets: list) -> None:
+        super().__init__(widgets=widgets)
+        self.state = State.IDLE
+        self.worker = None
+        self._progress = None
 
     def _on_click(self) -> None:
         if self.state is State.RUNNING:
@@ -122,15 +143,10 @@ class ColorizeWidget(WorkerWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         from .engine.spread import HINT_REACH
-        from .models.registry import list_models
 
         self._viewer = viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
-        models = list_models()
-        self._model = ComboBox(
-            label="model", choices=models, value="general" if "general" in models else None
-        )
-        self._weights = FileEdit(label="or weights", filter="*.safetensors", value="")
+        self._model, self._weights = model_choice("model", "or weights")
         self._about = Label(label="")
         self._model.changed.connect(self._describe_model)
         self._weights.changed.connect(self._describe_model)
@@ -183,9 +199,6 @@ class ColorizeWidget(WorkerWidget):
                 self._run,
             ]
         )
-        self.state = State.IDLE
-        self.worker = None
-        self._progress = None
         self._watched = None
         self._rerun = False
         self._describe_model()
@@ -198,8 +211,7 @@ class ColorizeWidget(WorkerWidget):
     @property
     def model(self) -> str:
         """The weights file when one is chosen, else the shipped model's name."""
-        path = str(self._weights.value)
-        return path if path not in ("", ".") else self._model.value
+        return chosen_model(self._model, self._weights)
 
     def _describe_model(self, *_) -> None:
         from .models.registry import WeightsError, read_metadata, resolve

@@ -5,9 +5,17 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "hint", "perceptual")
+
+
+class TrainStep(NamedTuple):
+    """One training step done: its number of ``total`` and the ``losses`` it measured."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
 
 
 class TrainLog:

@@ -31,7 +31,7 @@ from . import losses
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Augment, PatchSampler, load_frames, load_source
 from .hints import codes_from, random_hints
-from .logs import TrainLog
+from .logs import TrainLog, TrainStep
 
 ENCODER = ("stem", "encoders", "downs", "bottleneck")
 
@@ -374,8 +374,8 @@ class Trainer:
         log_path: str | Path | None = None,
         checkpoint: str | Path | None = None,
         sample_dir: str | Path | None = None,
-    ) -> Iterator[tuple[int, dict[str, float]]]:
-        """Train until ``config.steps``, yielding ``(step, losses)`` after every step.
+    ) -> Iterator[TrainStep]:
+        """Train until ``config.steps``, yielding a :class:`~.logs.TrainStep` after every step.
 
         Losses go to CSV (and TensorBoard when configured) every ``log_every``
         steps, a checkpoint to ``checkpoint`` every ``checkpoint_every`` steps and
@@ -407,7 +407,7 @@ class Trainer:
                     and (self.step % c.checkpoint_every == 0 or self.step == c.steps)
                 ):
                     self.save_checkpoint(checkpoint)
-                yield self.step, logs
+                yield TrainStep(self.step, c.steps, logs)
         finally:
             if log:
                 log.close()
@@ -417,10 +417,10 @@ class Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.config.steps, initial=self.step, disable=not progress or self.rank)
-        for step, logs in self.iter_fit(log_path, checkpoint, sample_dir):
+        for event in self.iter_fit(log_path, checkpoint, sample_dir):
             bar.update(1)
-            if step % self.config.log_every == 0:
-                bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
+            if event.step % self.config.log_every == 0:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()})
         bar.close()
 
     # -- files ------------------------------------------------------------------------------
