@@ -205,6 +205,18 @@ def test_cut_tiff_of_every_layout_is_refused(tmp_path, gray, kind, kept):
         np.asarray(image)
 
 
+@pytest.mark.parametrize("kept", [0.5, 2880])
+def test_cut_fits_is_one_line(tmp_path, gray, kept, capsys):
+    from astropy.io import fits
+
+    fits.PrimaryHDU(gray.astype(np.float32)).writeto(tmp_path / "full.fits")
+    data = (tmp_path / "full.fits").read_bytes()
+    (tmp_path / "cut.fits").write_bytes(data[: int(len(data) * kept) if kept < 1 else kept])
+    code, err = _cli(capsys, "colorize", tmp_path / "cut.fits", tmp_path / "o.png", "--quiet")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "cut.fits is truncated" in err
+    assert not (tmp_path / "o.png").exists()
+
+
 # ---------------------------------------------------------------- malformed stores
 
 

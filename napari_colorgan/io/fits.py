@@ -12,6 +12,7 @@ sky position (:func:`wcs_cards`).
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,14 +54,32 @@ def image_hdu(path: str | os.PathLike) -> int:
         When the file has no such HDU (a table only, or an empty primary).
     """
     fits = _astropy_fits()
-    try:
-        with fits.open(path, memmap=False) as hdul:
+    try:  # astropy warns of a cut file in its own words; the check below says it once
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "File may have been truncated")
+            hdul = fits.open(path, memmap=False)
+        with hdul:
             for index, hdu in enumerate(hdul):
                 if hdu.is_image and len(hdu.shape) >= 2 and 0 not in hdu.shape:
+                    _check_complete(path, hdu)
                     return index
     except OSError as err:
         raise ValueError(f"cannot decode {path}: {err}") from None
     raise ValueError(f"{Path(path).name} holds no image HDU with two or more axes")
+
+
+def _check_complete(path: str | os.PathLike, hdu: Any) -> None:
+    """Refuse an uncompressed image HDU whose data run past the end of the file."""
+    if "BITPIX" not in hdu.header or hdu.header.get("ZIMAGE"):
+        return  # tile-compressed data live in a table; astropy checks them as it reads
+    needed = hdu.fileinfo()["datLoc"] + abs(int(hdu.header["BITPIX"])) // 8 * int(
+        np.prod(hdu.shape)
+    )
+    size = os.path.getsize(path)
+    if needed > size:
+        raise ValueError(
+            f"{path} is truncated: its image data end at byte {needed}, the file has {size}"
+        )
 
 
 class FitsSection:
