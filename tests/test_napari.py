@@ -334,3 +334,31 @@ def test_writer_keeps_units_and_the_reader_reads_translation(make_napari_viewer,
     assert layer.rgb and [str(u) for u in layer.units] == ["micrometer"] * 2
     np.testing.assert_allclose(layer.translate, (10.0, 20.0))
     np.testing.assert_allclose(layer.scale, (0.5, 0.25))
+
+
+def test_ome_tiff_stack_to_ome_zarr_reopens_as_rgb_with_units(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """The issue's check: an OME-TIFF with µm sizes, colourised, reopened in napari."""
+    import tifffile
+    from napari.settings import get_settings
+
+    import napari_colorgan as ncg
+
+    stack = tifffile.imread(Path(__file__).resolve().parent.parent / "sample_data" / "nuclei3d.tif")
+    sizes = {"PhysicalSizeX": 0.26, "PhysicalSizeY": 0.26, "PhysicalSizeZ": 0.29}
+    src = tmp_path / "nuclei.ome.tif"
+    tifffile.imwrite(src, stack[:6], metadata={"axes": "ZYX", **sizes})
+    out = ncg.colorize_to_file(src, tmp_path / "nuclei.ome.zarr", "general", device="cpu")
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(out), plugin="napari-colorgan")[0]
+    assert layer.rgb and layer.data.shape == (6, 128, 128, 3)
+    np.testing.assert_allclose(layer.scale, (0.29, 0.26, 0.26))
+    assert [str(u) for u in layer.units] == ["micrometer"] * 3
+    # with the reader preferred for *.ome.zarr folders (napari matches a folder with its
+    # trailing separator), napari picks it when no plugin is named
+    settings = get_settings().plugins
+    preferred = {**settings.extension2reader, "*.ome.zarr/": "napari-colorgan"}
+    monkeypatch.setattr(settings, "extension2reader", preferred)
+    again = viewer.open(str(out), plugin=None)[0]
+    assert again.rgb and [str(u) for u in again.units] == ["micrometer"] * 3
