@@ -198,6 +198,13 @@ def test_unknown_gan_and_recon_are_refused():
         TrainConfig(recon="l3")
 
 
+def test_a_recipe_entry_without_a_source_is_named(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[[data]]\nsource = "skimage:astronaut"\n\n[[heldout]]\nrows = [0, 0.5]\n')
+    with pytest.raises(ValueError, match=r"\[\[heldout\]\] entry 1 needs a source"):
+        TrainConfig.from_toml(recipe)
+
+
 def test_augmentations_change_only_the_input(astronaut):
     plain = PatchSampler([astronaut], patch=48, seed=1).sample(2)
     bits = PatchSampler([astronaut], 48, 1, Augment(bits=7)).sample(2)

@@ -59,14 +59,13 @@ def evaluate_model(
     dict
         ``{image: {"model": metrics, "gray": metrics, ...}}`` (see :func:`metrics.evaluate`).
     """
-    from ..models.registry import load_model
+    from ..models.contract import as_model
 
-    if not hasattr(model, "forward"):
-        model = load_model(model)
+    model = as_model(model)
     if mean_ab is None:
         mean_ab = model.provenance.get("mean_ab")
-    if regression is not None and not hasattr(regression, "forward"):
-        regression = load_model(regression)
+    if regression is not None:
+        regression = as_model(regression)
     results = {}
     for name, rgb in images.items():
         gray = to_gray(rgb)

@@ -101,6 +101,13 @@ class TrainConfig:
             raise ValueError(f"recon must be 'l1' or 'l2', got {self.recon!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for table in ("data", "heldout"):
+            for number, spec in enumerate(getattr(self, table), 1):
+                if not isinstance(spec, dict) or "source" not in spec:
+                    raise ValueError(
+                        f"[[{table}]] entry {number} needs a source (an image file, "
+                        f"skimage:NAME or video:PATH), got {spec!r}"
+                    )
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
