@@ -381,6 +381,19 @@ def test_resume_from_another_array_is_refused(tmp_path, stack):
     )
 
 
+def test_same_pixels_chunked_otherwise_resume_and_match(tmp_path, stack):
+    import dask.array as da
+
+    reference = colorize_to_file(stack, tmp_path / "ref.ome.zarr", "general", tile_size=96)
+    other_chunks = da.from_array(stack.copy(), chunks=(1, 40, 64))
+    colorize_to_file(other_chunks, reference, "general", tile_size=96)  # finished: accepted
+    out = tmp_path / "out.ome.zarr"
+    _stop_after(stack, out, 2)
+    colorize_to_file(other_chunks, out, "general", tile_size=96)
+    for name in _files(reference):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
 def test_tiff_resume_from_another_array_is_refused(tmp_path, stack):
     from napari_colorgan.io.atomic import partial_path
 

@@ -66,10 +66,12 @@ def _write_level(
     workers: int,
     inputs: _Inputs | None = None,
     shown: str | Path = "",
+    colour: int = -1,
 ) -> Generator[tuple[int, int], None, dict]:
     """Write one array of the store chunk by chunk; yield (chunks done, chunks total).
 
-    Returns the input fingerprint of every chunk (empty without ``inputs``).
+    ``colour`` is the array's colour axis. Returns the input fingerprint of every
+    chunk (empty without ``inputs``).
     """
     import dask
 
@@ -94,7 +96,7 @@ def _write_level(
             shape=data.shape,
             chunks=data.chunksize,
             dtype=data.dtype,
-            compressors=_compressors(),
+            **_codecs(data.ndim, colour),
             overwrite=True,
         )
     todo = [i for i in np.ndindex(data.numblocks) if i not in done]
@@ -133,11 +135,21 @@ def _write_level(
     return prints if inputs is not None else {}
 
 
-def _compressors() -> list:
-    """zstd at level 5: about 5 % smaller than zarr's default level on colour images."""
-    from zarr.codecs import ZstdCodec
+def _codecs(ndim: int, colour: int) -> dict:
+    """zstd at level 5 over each chunk's pixels stored RGB-interleaved.
 
-    return [ZstdCodec(level=5)]
+    The transpose codec (zarr v3's own) puts the colour axis last inside a chunk,
+    so a pixel's three samples lie side by side: on a colourised retina 26 % fewer
+    bytes than planar channels; level 5 another 5 % fewer than zarr's default.
+    """
+    from zarr.codecs import TransposeCodec, ZstdCodec
+
+    colour %= ndim
+    codecs: dict = {"compressors": [ZstdCodec(level=5)]}
+    if colour != ndim - 1:
+        order = tuple(i for i in range(ndim) if i != colour) + (colour,)
+        codecs["filters"] = [TransposeCodec(order=order)]
+    return codecs
 
 
 def _check_skipped(
@@ -284,9 +296,11 @@ def stream_zarr(
         attrs["input"] = {"shape": list(source.shape), "dtype": str(np.dtype(source.dtype))}
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
     level0 = _regular(level0)
+    existing = _read_state(folder)
+    if existing is not None and resume:  # the same input chunked otherwise: the store's grid
+        level0 = _on_stored_grid(level0, folder)
     colour = OME_AXES[lead].index("c") if ome else rgb.ndim - 1
     inputs = _Inputs(source, level0, colour) if source is not None else None
-    existing = _read_state(folder)
     if folder.exists() and existing is None:
         raise ValueError(
             f"{folder} exists and is not a napari-colorgan output; choose another path"
@@ -305,7 +319,8 @@ def stream_zarr(
     levels = pyramid_depth(level0.shape[-2:], min_level_size) if ome else 0
     try:
         prints = yield from _named(
-            "0", _write_level(level0, group, "0", folder, resume, workers, inputs, shown)
+            "0",
+            _write_level(level0, group, "0", folder, resume, workers, inputs, shown, colour),
         )
     except DamagedFileError:
         if created:  # nothing may stay that does not belong to a whole input
@@ -313,7 +328,7 @@ def stream_zarr(
         raise
     for k in range(1, levels + 1):  # each level from the one stored above it: one read
         (level,) = pyramid(da.from_zarr(group[str(k - 1)]), 1)
-        steps = _write_level(_regular(level), group, str(k), folder, resume, workers)
+        steps = _write_level(_regular(level), group, str(k), folder, resume, workers, colour=colour)
         yield from _named(str(k), steps)
     if ome:
         multiscale = _multiscales(lead, levels, scale, units)
@@ -323,6 +338,23 @@ def stream_zarr(
     group.attrs["colorgan"] = {**attrs, "complete": True}
     for ledger in folder.glob(f"{LEDGER}-*"):
         ledger.unlink()
+
+
+def _on_stored_grid(level0: Any, folder: Path) -> Any:
+    """``level0`` rechunked to the grid of the store's level 0, when both have one shape.
+
+    The chunks follow the input's, so the same pixels read another way (a copy of
+    a TIFF in zarr, another dask chunking) would otherwise not match the store.
+    """
+    import zarr
+
+    try:
+        stored = zarr.open_group(folder, mode="r")["0"]
+    except Exception:  # no level 0 yet, or not an array: nothing to match
+        return level0
+    if tuple(stored.shape) != tuple(level0.shape) or stored.chunks == level0.chunksize:
+        return level0
+    return level0.rechunk(stored.chunks)
 
 
 def _named(name: str, steps: Generator[tuple[int, int], None, Any]) -> Generator:
