@@ -77,16 +77,17 @@ def export_model(
 
 def _load(model):
     """The generator on the CPU and a name for its documentation."""
-    import napari_colorgan as ncg
+    from ..models.contract import as_model, model_device
+    from ..models.registry import list_models
 
     if isinstance(model, (str, os.PathLike)):
         text = os.fspath(model)
-        name = text if text in ncg.list_models() else Path(text).stem
-        return ncg.load_model(model, device="cpu"), name
-    device = next(model.parameters()).device
+        name = text if text in list_models() else Path(text).stem
+        return as_model(model, "cpu"), name
+    model = as_model(model)
+    device = model_device(model)
     if device.type != "cpu":
         raise ValueError(
             f"export runs on the CPU, but the model is on {device}: pass its name or path"
         )
-    source = getattr(model, "source", None)
-    return model, Path(source).stem if source else "model"
+    return model, Path(model.source).stem if model.source else "model"

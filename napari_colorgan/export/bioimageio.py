@@ -78,11 +78,11 @@ def build_package(generator, out: str | os.PathLike, *, name: str, sample=None) 
     import torch
     from bioimageio.spec import save_bioimageio_package
 
-    import napari_colorgan as ncg
+    from ..engine.pipeline import colorize
 
     gray = sample_crop(name, min_block(generator), sample)
     # the graph runs in float32 on any runtime; so does the reference it is held to
-    expected = ncg.colorize(gray, generator, normalize="none", precision="float32")
+    expected = colorize(gray, generator, normalize="none", precision="float32")
     expected = expected.transpose(2, 0, 1)
     graph = GrayToRGB(generator).eval()
     out = Path(out)
