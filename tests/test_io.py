@@ -213,6 +213,7 @@ def test_uint8_input_gives_a_compact_uint8_ome_zarr(tmp_path):
     group = zarr.open_group(out, mode="r")
     assert [group[k].dtype for k in ("0", "1", "2")] == [np.uint8] * 3
     assert any(isinstance(c, ZstdCodec) for c in group["0"].compressors)
+    assert [f.order for f in group["0"].filters] == [(1, 2, 0)]  # RGB interleaved in a chunk
     assert group.attrs["colorgan"]["dtype"] == "uint8"
     ratio = _store_bytes(out) / _store_bytes(tmp_path / "in.zarr")
     assert 3 < ratio <= 4.5  # three channels and a pyramid, compressed like the input
