@@ -296,9 +296,11 @@ def stream_zarr(
         attrs["input"] = {"shape": list(source.shape), "dtype": str(np.dtype(source.dtype))}
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
     level0 = _regular(level0)
+    existing = _read_state(folder)
+    if existing is not None and resume:  # the same input chunked otherwise: the store's grid
+        level0 = _on_stored_grid(level0, folder)
     colour = OME_AXES[lead].index("c") if ome else rgb.ndim - 1
     inputs = _Inputs(source, level0, colour) if source is not None else None
-    existing = _read_state(folder)
     if folder.exists() and existing is None:
         raise ValueError(
             f"{folder} exists and is not a napari-colorgan output; choose another path"
@@ -336,6 +338,23 @@ def stream_zarr(
     group.attrs["colorgan"] = {**attrs, "complete": True}
     for ledger in folder.glob(f"{LEDGER}-*"):
         ledger.unlink()
+
+
+def _on_stored_grid(level0: Any, folder: Path) -> Any:
+    """``level0`` rechunked to the grid of the store's level 0, when both have one shape.
+
+    The chunks follow the input's, so the same pixels read another way (a copy of
+    a TIFF in zarr, another dask chunking) would otherwise not match the store.
+    """
+    import zarr
+
+    try:
+        stored = zarr.open_group(folder, mode="r")["0"]
+    except Exception:  # no level 0 yet, or not an array: nothing to match
+        return level0
+    if tuple(stored.shape) != tuple(level0.shape) or stored.chunks == level0.chunksize:
+        return level0
+    return level0.rechunk(stored.chunks)
 
 
 def _named(name: str, steps: Generator[tuple[int, int], None, Any]) -> Generator:
