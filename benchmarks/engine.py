@@ -10,10 +10,15 @@ image (scikit-image's retina, as gray) resized to SIZE x SIZE. Rows:
            forward (benchmarks/plain_stitch.py)
   plain-bf16  the same under torch.autocast("cpu", bfloat16)
   bare     the model on the whole image in one forward pass (NCHW)
-  engine   ncg.colorize on a numpy array (exact crop-and-stitch tiles)
-  engine-auto  ncg.colorize(..., precision="auto"), once the engine takes it
+  engine   ncg.colorize on a numpy array with its defaults (precision "auto": bf16
+           autocast on a CPU with native bf16; exact crop-and-stitch tiles)
+  engine-fp32  the same with precision="float32"
   lazy     ncg.colorize on a dask array, computed with the threaded scheduler
   zarr     ncg.colorize_to_file from a zarr array to OME-Zarr (streamed, resumable)
+  mem-u8   ncg.colorize on the image as uint8 (0..255), in memory, defaults
+  zarr-u8  the same uint8 pixels as a zarr (1024² chunks) -> OME-Zarr with its pyramid,
+           defaults (uint8 output, zstd); its rate is also divided by mem-u8's, and its
+           bytes on disk by the input's
   render2  engine with render_scale=2;  render4: render_scale=4
   monai    MONAI sliding_window_inference, same tile size, overlap 0.25, gaussian
            (only if monai is installed: pip install --no-deps monai)
@@ -41,9 +46,11 @@ METHODS = (
     "plain",
     "plain-bf16",
     "engine",
-    "engine-auto",
+    "engine-fp32",
     "lazy",
     "zarr",
+    "mem-u8",
+    "zarr-u8",
     "render2",
     "render4",
     "bare",
@@ -93,14 +100,33 @@ def run_method(
         def job():
             return ncg.colorize(gray, model, tile_size=tile, normalize="none")
 
-    elif method == "engine-auto":
-        import inspect
-
-        if "precision" not in inspect.signature(ncg.colorize).parameters:
-            return {"skipped": "colorize has no precision yet"}
+    elif method == "engine-fp32":
 
         def job():
-            return ncg.colorize(gray, model, tile_size=tile, normalize="none", precision="auto")
+            return ncg.colorize(gray, model, tile_size=tile, normalize="none", precision="float32")
+
+    elif method == "mem-u8":
+        gray8 = np.rint(gray * 255).astype(np.uint8)
+
+        def job():
+            return ncg.colorize(gray8, model)
+
+    elif method == "zarr-u8":
+        import tempfile
+
+        import zarr
+
+        from napari_colorgan.engine.pipeline import colorize_to_file
+
+        folder = Path(tempfile.mkdtemp())
+        source = zarr.open_array(
+            folder / "in.zarr", mode="w", shape=gray.shape, chunks=(1024, 1024), dtype="u1"
+        )
+        source[:] = np.rint(gray * 255).astype(np.uint8)
+        runs = iter(range(repeat))
+
+        def job():
+            return colorize_to_file(source, folder / f"out{next(runs)}.ome.zarr", model)
 
     elif method == "lazy":
         import dask.array as da
@@ -156,11 +182,18 @@ def run_method(
     if save and isinstance(result, np.ndarray) and result.shape == (size, size, 3):
         np.save(save, result)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {
+    record = {
         "seconds": min(seconds),
         "mp_per_s": size * size / 1e6 / min(seconds),
         "rss_mb": peak_mb,
     }
+    if method == "zarr-u8":
+        record["bytes_ratio"] = _bytes(result) / _bytes(folder / "in.zarr")
+    return record
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def delta_e(a: str, b: str) -> float:
@@ -228,6 +261,14 @@ def main() -> None:
         rss = statistics.median(x["rss_mb"] for x in runs)
         de = f"{agree[method]:.4f}" if method in agree else "—"
         print(f"| {method:<11} | {rate:.2f} | {ratio} | {spread} | {rss:.0f} | {de} |")
+    if "zarr-u8" in rounds and "mem-u8" in rounds:
+        files = [z["mp_per_s"] / m["mp_per_s"] for z, m in zip(rounds["zarr-u8"], rounds["mem-u8"])]
+        ratio = statistics.median(x["bytes_ratio"] for x in rounds["zarr-u8"])
+        print(
+            f"\nzarr-u8 / mem-u8 rate: {statistics.median(files):.2f} (median of per-round "
+            f"ratios {', '.join(f'{f:.2f}' for f in files)}); OME-Zarr output, pyramid "
+            f"included: {ratio:.2f}x the uint8 zarr input's bytes"
+        )
 
 
 if __name__ == "__main__":
