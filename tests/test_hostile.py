@@ -426,6 +426,17 @@ def test_resume_cleans_a_killed_runs_partial_chunk(tmp_path, stack):
     assert zarr.open_group(out, mode="r").attrs["colorgan"]["complete"] is True
 
 
+def test_a_finished_store_holds_no_partial_file(tmp_path, stack):
+    out = tmp_path / "out.zarr"
+    steps = iter_colorize_to_file(stack, out, "general", tile_size=96)
+    next(steps)
+    stray = out / f"zarr.json.{'cd' * 16}.partial"
+    stray.write_bytes(b"half a file")
+    for _ in steps:
+        pass
+    assert not stray.exists()
+
+
 def test_hostile_ledger_and_attributes(tmp_path, stack):
     out = tmp_path / "out.zarr"
     _stop_after(stack, out, 1)

@@ -335,6 +335,7 @@ def stream_zarr(
         group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
     if inputs is not None:
         attrs["input"].update(chunks=list(level0.chunksize), fingerprint=combined(prints))
+    _remove_temporaries(folder)  # a finished store holds no half-written chunk file
     group.attrs["colorgan"] = {**attrs, "complete": True}
     for ledger in folder.glob(f"{LEDGER}-*"):
         ledger.unlink()
