@@ -10,6 +10,7 @@ runs in reduced precision, so L is kept exactly.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -45,7 +46,9 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device_type, dtype=_DTYPES[self.dtype])
 
-    def forward(self, model, x: torch.Tensor, *args) -> torch.Tensor:
+    def forward(
+        self, model: Callable[..., torch.Tensor], x: torch.Tensor, *args: torch.Tensor | None
+    ) -> torch.Tensor:
         """``model(x, *args)`` at this precision, in inference mode, as float32.
 
         ``x`` is made channels_last (a copy only if it is not already), the layout
