@@ -5,7 +5,10 @@ Only wiring lives here: the tiles, models and errors come from the library.
 
 from __future__ import annotations
 
+import json
+import os
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +30,32 @@ if TYPE_CHECKING:
     from .engine.settings import Guidance, TileSettings
 
 CURRENT_SLICE, WHOLE_LAYER, LIVE = "current slice", "whole layer", "live"
+SETTINGS_ENV = "NAPARI_COLORGAN_SETTINGS"  # a JSON path for the widget's last settings; "" off
+PERSISTED = (
+    "model",
+    "weights",
+    "device",
+    "tile_size",
+    "precision",
+    "render_scale",
+    "scope",
+    "hint_reach",
+    "samples",
+)
+INVALID = "border: 2px solid #d9534f"  # a field whose value cannot run, as it is typed
+
+
+def settings_path() -> Path | None:
+    """Where the Colorize widget keeps its last settings: napari's config folder.
+
+    ``NAPARI_COLORGAN_SETTINGS`` names another file; set to "" it turns saving off.
+    """
+    chosen = os.environ.get(SETTINGS_ENV)
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    from napari.settings import get_settings
+
+    return Path(get_settings().config_path).parent / "napari-colorgan" / "colorize.json"
 
 
 class State(Enum):
@@ -201,7 +230,16 @@ class ColorizeWidget(WorkerWidget):
         )
         self._watched = None
         self._rerun = False
+        self._problem = Label(label="")
+        self.insert(len(self) - 1, self._problem)
+        self._restore()
         self._describe_model()
+        for field in (self._image, self._hints, self._reference, self._samples):
+            field.changed.connect(self._validate)
+        self._render_scale.changed.connect(self._validate)
+        for key in PERSISTED:
+            getattr(self, f"_{key}").changed.connect(self._persist)
+        self._validate()
 
     def reset_choices(self, *_):
         self._image.reset_choices()
@@ -216,15 +254,93 @@ class ColorizeWidget(WorkerWidget):
     def _describe_model(self, *_) -> None:
         from .models.registry import WeightsError, read_metadata, resolve
 
+        self._arch = None
         try:
             meta = read_metadata(resolve(self.model))
         except (WeightsError, OSError) as err:
             self._about.value = f"cannot use: {err}"
+        else:
+            self._arch, prov = meta["generator"], meta.get("provenance", {})
+            self._about.value = (
+                f"{self._arch['mode']}, widths {self._arch['widths']}, "
+                f"{prov.get('steps', '?')} steps"
+            )
+        if hasattr(self, "_problem"):
+            self._validate()
+
+    # -- settings: kept between sessions, checked as they change -----------------------
+
+    def _restore(self) -> None:
+        """The last settings saved, where they still apply (a missing file is skipped)."""
+        path = settings_path()
+        try:
+            saved = json.loads(path.read_text()) if path is not None else {}
+        except (OSError, ValueError):  # none yet, or unreadable: the defaults stand
             return
-        arch, prov = meta["generator"], meta.get("provenance", {})
-        self._about.value = (
-            f"{arch['mode']}, widths {arch['widths']}, {prov.get('steps', '?')} steps"
-        )
+        for key in PERSISTED:
+            if key not in saved or (key == "weights" and not Path(saved[key]).is_file()):
+                continue
+            try:
+                getattr(self, f"_{key}").value = saved[key]
+            except (ValueError, TypeError, KeyError):  # a choice this machine lacks
+                continue
+
+    def _persist(self, *_) -> None:
+        """Save the settings as they are now (atomically; a failure is not an error)."""
+        from .io.atomic import atomic_write
+
+        path = settings_path()
+        if path is None:
+            return
+        values = {key: getattr(self, f"_{key}").value for key in PERSISTED}
+        values["weights"] = "" if str(values["weights"]) in ("", ".") else str(values["weights"])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as tmp:
+                tmp.write_text(json.dumps(values))
+        except OSError:
+            pass  # a read-only config folder: settings are simply not kept
+
+    def problems(self) -> dict:
+        """What keeps the current settings from running: ``{field: why}``."""
+        found = {}
+        layer = self._image.value
+        if layer is not None and layer.rgb:
+            found[self._image] = f"{layer.name!r} is already RGB: choose a grayscale layer"
+        if self._arch is None:
+            found[self._weights if self.model == str(self._weights.value) else self._model] = (
+                self._about.value
+            )
+        points = self._hints.value
+        guidance = {
+            self._hints: points is not None and len(points.data) > 0,
+            self._reference: self._reference.value is not None,
+            self._samples: self._samples.value > 0,
+        }
+        if self._arch is not None and not self._arch.get("guided"):
+            for field, used in guidance.items():
+                if used:
+                    found[field] = f"{field.label} needs a guided model: choose 'guided'"
+        reference = self._reference.value
+        if reference is not None and not reference.rgb:
+            found[self._reference] = f"{reference.name!r} is not a colour (RGB) layer"
+        if guidance[self._hints] and self._render_scale.value != 1:
+            found[self._render_scale] = "hints are applied at full resolution: choose full"
+        return found
+
+    def _validate(self, *_) -> None:
+        """Mark the fields that cannot run as they are, and say why; Colorize waits."""
+        found = self.problems()
+        checked = (self._image, self._model, self._weights, self._hints, self._reference)
+        for field in (*checked, self._samples, self._render_scale):
+            self._mark(field, found.get(field))
+        self._problem.value = next(iter(found.values()), "")
+        self._run.enabled = not found or self.state is State.RUNNING
+
+    @staticmethod
+    def _mark(field, why: str | None) -> None:
+        field.native.setStyleSheet(INVALID if why else "")
+        field.tooltip = why
 
     # -- what to process ---------------------------------------------------------------
 
@@ -232,8 +348,10 @@ class ColorizeWidget(WorkerWidget):
         """The pixels to colourise and the new layer's geometry.
 
         A multiscale layer's current slice is a preview on the level napari displays;
-        the whole layer and live mode use full resolution.
+        the whole layer and live mode use full resolution. A current slice of a stack
+        sets :attr:`_plane` (its index on the leading axes), else it is None.
         """
+        self._plane = None
         data = layer.data[0] if layer.multiscale else layer.data
         geometry = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
         for key in ("axis_labels", "units"):  # napari >= 0.5.1
@@ -249,7 +367,42 @@ class ColorizeWidget(WorkerWidget):
             data = layer.data[level]
             lead = tuple(int(i // f) for i, f in zip(lead, factors))
             geometry["scale"] = tuple(s * f for s, f in zip(geometry["scale"], factors))
+        self._plane = lead
         return np.asarray(data[lead]), {key: value[-2:] for key, value in geometry.items()}
+
+    def _placed(self, layer, geometry: dict) -> dict:
+        """A current slice's geometry on the layer's axes, at its own plane (not every z)."""
+        if not self._plane:
+            return geometry
+        n = len(self._plane)
+        scale = tuple(layer.scale[:n])
+        where = tuple(t + i * s for t, i, s in zip(layer.translate[:n], self._plane, scale))
+        placed = {
+            "scale": (*scale, *geometry["scale"]),
+            "translate": (*where, *geometry["translate"]),
+        }
+        for key in ("axis_labels", "units"):
+            if key in geometry:
+                placed[key] = (*tuple(getattr(layer, key))[:n], *geometry[key])
+        return placed
+
+    def _result_name(self, layer) -> str:
+        """Say what the result is: the model, and the slice, the whole layer or live."""
+        model = Path(self.model).stem
+        if self._scope.value == LIVE:
+            what = "live"
+        elif self._plane:
+            labels = tuple(layer.axis_labels)[: len(self._plane)]
+            where = [
+                f"{label}={i}" if not label.lstrip("-").isdigit() else str(i)
+                for label, i in zip(labels, self._plane)
+            ]
+            what = f"slice {', '.join(where)}"
+        elif layer.multiscale and self._scope.value == CURRENT_SLICE:
+            what = f"level {layer.data_level} preview"
+        else:
+            what = "whole"
+        return f"{layer.name} [{model}, {what}]"
 
     # -- guidance ----------------------------------------------------------------------
 
@@ -364,13 +517,14 @@ class ColorizeWidget(WorkerWidget):
             self.state = State.FAILED
             show_error(f"Colorize: {err}")
             return
-        name = f"{layer.name} colorized"
+        self._persist()
+        name, placed, planes = self._result_name(layer), self._placed(layer, geometry), self._plane
         self._launch(
             steps,
             f"Colorizing {layer.name}",
             0,
             self._on_progress,
-            lambda rgb: self._on_done(rgb, name, geometry),
+            lambda rgb: self._on_done(rgb, name, placed, len(planes or ())),
         )
 
     def _add_live(self, layer, data, geometry) -> None:
@@ -385,7 +539,7 @@ class ColorizeWidget(WorkerWidget):
         # a reference is one code for every chunk: it streams
         guidance = Guidance(reference=self._reference_image())
         rgb = colorize_with(data, self.model, self._tile_settings(), guidance)
-        name = f"{layer.name} colorized"
+        name = self._result_name(layer)
         self._viewer.add_image(rgb, name=name, rgb=True, contrast_limits=(0, 1), **geometry)
         self.state = State.DONE
 
@@ -393,7 +547,9 @@ class ColorizeWidget(WorkerWidget):
         self._progress.total = step.total
         self._progress.update(step.done - self._progress.n)
 
-    def _on_done(self, rgb: np.ndarray, name: str, geometry: dict) -> None:
+    def _on_done(self, rgb: np.ndarray, name: str, geometry: dict, planes: int = 0) -> None:
+        """Add (or, for a hint edit, update) the result; a slice gets ``planes`` axes of 1."""
+        rgb = rgb.reshape((*rgb.shape[:-3], *(1,) * planes, *rgb.shape[-3:]))
         if self._samples.value and rgb.ndim == len(geometry["scale"]) + 2:
             from .guide import chroma_uncertainty
 

@@ -14,6 +14,14 @@ from napari_colorgan._widget import ColorizeWidget, State  # noqa: E402
 HE_RGB = Path(__file__).resolve().parent.parent / "sample_data" / "he_crop_rgb.png"
 
 
+@pytest.fixture(autouse=True)
+def widget_settings(tmp_path, monkeypatch):
+    """Each test starts from the defaults and keeps its widget settings to itself."""
+    path = tmp_path / "colorize.json"
+    monkeypatch.setenv("NAPARI_COLORGAN_SETTINGS", str(path))
+    return path
+
+
 def test_manifest_is_valid():
     import subprocess
     import sys
@@ -51,7 +59,7 @@ def test_colorize_2d_uint8_keeps_scale(make_napari_viewer, qtbot):
     widget._image.value = layer
     _run(widget, qtbot)
     assert widget.state is State.DONE
-    out = viewer.layers["cam colorized"]
+    out = viewer.layers["cam [general, whole]"]
     assert out.rgb and out.data.shape == (200, 240, 3)
     np.testing.assert_allclose(out.scale, (0.5, 0.25))
     np.testing.assert_allclose(out.translate, (10, 20))
@@ -67,10 +75,14 @@ def test_current_slice_of_uint16_stack(make_napari_viewer, qtbot):
     widget = ColorizeWidget(viewer)
     widget._image.value = layer
     _run(widget, qtbot)
-    out = viewer.layers["stack colorized"]
-    assert out.data.shape == (96, 128, 3)
-    np.testing.assert_allclose(out.scale, (0.5, 0.5))
+    out = viewer.layers["stack [general, slice 2]"]
+    assert out.data.shape == (1, 96, 128, 3)  # one plane, placed at its own z
+    np.testing.assert_allclose(out.scale, (2.0, 0.5, 0.5))
+    np.testing.assert_allclose(out.translate, (4.0, 0.0, 0.0))
     assert out.data.mean() < 0.5 * stack[0].mean() / 65535 * 255  # dark slice stays dark
+    assert not out._slice.empty  # shown at its plane...
+    viewer.dims.set_point(0, 0.0)
+    assert out._slice.empty  # ...and not at the others
 
 
 def test_whole_dask_stack(make_napari_viewer, qtbot):
@@ -82,7 +94,7 @@ def test_whole_dask_stack(make_napari_viewer, qtbot):
     widget._image.value = layer
     widget._scope.value = "whole layer"
     _run(widget, qtbot)
-    assert viewer.layers["lazy colorized"].data.shape == (3, 128, 128, 3)
+    assert viewer.layers["lazy [general, whole]"].data.shape == (3, 128, 128, 3)
 
 
 def test_cancel_leaves_no_layer(make_napari_viewer, qtbot):
@@ -121,7 +133,7 @@ def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer, counting_a
     widget._image.value = layer
     widget._scope.value = "live"
     widget.start()
-    out = viewer.layers["live colorized"]
+    out = viewer.layers["live [general, live]"]
     assert type(out.data).__module__.startswith("dask")
     assert out.data.shape == (5, 128, 128, 3)
     np.testing.assert_allclose(out.scale, (3, 1, 1))
@@ -187,7 +199,7 @@ def test_multiscale_preview_uses_the_displayed_level(make_napari_viewer, qtbot):
     widget._image.value = layer
     widget._render_scale.value = 2
     _run(widget, qtbot)
-    out = viewer.layers["pyr colorized"]
+    out = viewer.layers[f"pyr [general, level {layer.data_level} preview]"]
     level = layer.data_level
     factor = layer.downsample_factors[level][-1]
     assert out.data.shape == (*layer.data[level].shape, 3)
@@ -256,22 +268,22 @@ def test_editing_a_hint_recolours_the_view(make_napari_viewer, qtbot):
     assert widget._model.value == "guided"  # picked for hints
     widget.start()
     qtbot.waitUntil(lambda: widget.state is State.DONE, timeout=60_000)
-    before = viewer.layers["ihc colorized"].data.copy()
+    before = viewer.layers["ihc [guided, whole]"].data.copy()
 
     def recoloured_from(old):
         qtbot.waitUntil(
             lambda: (
                 widget.state is State.DONE
                 and not widget._rerun
-                and not np.array_equal(viewer.layers["ihc colorized"].data, old)
+                and not np.array_equal(viewer.layers["ihc [guided, whole]"].data, old)
             ),
             timeout=60_000,
         )
-        return viewer.layers["ihc colorized"].data
+        return viewer.layers["ihc [guided, whole]"].data
 
     points.face_color = [[0.1, 0.9, 0.1, 1]]  # the user recolours the hint: green
     after = recoloured_from(before)
-    assert [lay.name for lay in viewer.layers] == ["ihc", "hints", "ihc colorized"]
+    assert [lay.name for lay in viewer.layers] == ["ihc", "hints", "ihc [guided, whole]"]
     assert after[40, 40, 1] > before[40, 40, 1]  # greener where the hint is
     near = np.s_[30:51, 30:51, 1]
     widget._hint_reach.value = 0  # the network alone: the hint's surroundings follow less
@@ -288,8 +300,8 @@ def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot)
     widget._samples.value = 3
     widget.start()
     qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
-    samples = viewer.layers["cam colorized samples"]
-    spread = viewer.layers["cam colorized uncertainty"]
+    samples = viewer.layers["cam [guided, whole] samples"]
+    spread = viewer.layers["cam [guided, whole] uncertainty"]
     assert samples.data.shape == (3, 96, 96, 3) and tuple(samples.scale) == (1.0, 2.0, 2.0)
     assert spread.data.shape == (96, 96) and spread.colormap.name == "magma"
 
@@ -362,3 +374,46 @@ def test_ome_tiff_stack_to_ome_zarr_reopens_as_rgb_with_units(
     monkeypatch.setattr(settings, "extension2reader", preferred)
     again = viewer.open(str(out), plugin=None)[0]
     assert again.rgb and [str(u) for u in again.units] == ["micrometer"] * 3
+
+
+def test_settings_persist_between_widgets(make_napari_viewer, widget_settings):
+    import json
+
+    viewer = make_napari_viewer()
+    widget = ColorizeWidget(viewer)
+    widget._model.value = "histology"
+    widget._tile_size.value = 256
+    widget._scope.value = "whole layer"
+    saved = json.loads(widget_settings.read_text())
+    assert saved["model"] == "histology" and saved["tile_size"] == 256
+    again = ColorizeWidget(viewer)
+    assert again._model.value == "histology" and again._tile_size.value == 256
+    assert again._scope.value == "whole layer"
+    widget_settings.write_text(json.dumps({"model": "no-such-model", "samples": 3}))
+    third = ColorizeWidget(viewer)  # a stale choice is skipped, the rest restored
+    assert third._model.value == "general" and third._samples.value == 3
+
+
+def test_fields_are_checked_as_they_change(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    rgb = viewer.add_image(skimage.data.astronaut()[:64, :64], name="rgb")
+    gray = viewer.add_image(skimage.data.camera()[:64, :64], name="gray")
+    widget = ColorizeWidget(viewer)
+    widget.reset_choices()
+    widget._image.value = gray
+    assert widget.problems() == {} and widget._run.enabled
+    widget._samples.value = 2  # samples with the general model
+    assert "needs a guided model" in widget._samples.tooltip and not widget._run.enabled
+    assert "needs a guided model" in widget._problem.value
+    widget._model.value = "guided"
+    assert widget._samples.tooltip is None and widget._run.enabled
+    widget._reference.value = gray
+    assert "not a colour" in widget._reference.tooltip
+    widget._reference.value = None
+    widget._image.value = rgb
+    assert "already RGB" in widget._image.tooltip and not widget._run.enabled
+    widget._image.value = gray
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    widget._weights.value = junk
+    assert "cannot use" in widget._weights.tooltip and not widget._run.enabled
