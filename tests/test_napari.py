@@ -417,3 +417,22 @@ def test_fields_are_checked_as_they_change(make_napari_viewer, tmp_path):
     junk.write_bytes(b"not weights")
     widget._weights.value = junk
     assert "cannot use" in widget._weights.tooltip and not widget._run.enabled
+
+
+def test_an_image_far_from_the_model_warns_once(make_napari_viewer, qtbot, monkeypatch):
+    """napari turns the warning into a notification; it names the fine-tune remedy."""
+    import tifffile
+
+    from napari_colorgan.models import domain
+    from napari_colorgan.models.domain import DomainWarning
+
+    monkeypatch.setattr(domain, "_warned", set())
+    viewer = make_napari_viewer()
+    nuclei = tifffile.imread(HE_RGB.parent / "nuclei3d.tif")
+    layer = viewer.add_image(nuclei[16], name="nuclei")
+    widget = ColorizeWidget(viewer)
+    widget._image.value, widget._device.value = layer, "cpu"
+    widget._model.value = "histology"
+    with pytest.warns(DomainWarning, match="Fine-tune"):
+        _run(widget, qtbot)
+    assert widget.state is State.DONE  # a warning, not a refusal
