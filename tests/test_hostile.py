@@ -559,6 +559,16 @@ def test_trailing_one_axis_is_one_gray_image(gray):
     np.testing.assert_array_equal(result, ncg.colorize(small, "general"))
 
 
+def test_objects_that_are_not_arrays_are_named(tmp_path, gray):
+    group = zarr.open_group(tmp_path / "g.zarr", mode="w")
+    with pytest.raises(ValueError, match=r"cannot colorize a Group: .*group\['0'\]"):
+        ncg.colorize(group, "general")
+    with pytest.raises(ValueError, match=r"cannot colorize a Tensor .*tensor.numpy\(\)"):
+        ncg.colorize(torch.from_numpy(gray), "general")
+    with pytest.raises(ValueError, match="cannot colorize text .*colorize_to_file takes a path"):
+        ncg.colorize("camera.png", "general")
+
+
 def test_to_gray_of_a_gray_image_is_refused(gray):
     with pytest.raises(ValueError, match=r"to_gray needs an RGB\(A\) image.*\(160, 192\)"):
         ncg.to_gray(gray)

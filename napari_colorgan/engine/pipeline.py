@@ -21,7 +21,18 @@ from .spread import HINT_REACH
 
 def check_gray(image: Any) -> None:
     """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
-    shape, dtype = tuple(image.shape), np.dtype(image.dtype)
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        raise ValueError(
+            f"cannot colorize a {type(image).__name__}: pass a numpy, dask or zarr array "
+            "(a zarr group's array, e.g. group['0']), or a path to colorize_to_file"
+        )
+    try:
+        shape, dtype = tuple(image.shape), np.dtype(image.dtype)
+    except TypeError:
+        raise ValueError(
+            f"cannot colorize a {type(image).__name__} of dtype {image.dtype}: pass a numpy, "
+            "dask or zarr array (e.g. tensor.numpy())"
+        ) from None
     if dtype.kind in "US":
         raise ValueError(
             f"cannot colorize text ({str(np.asarray(image))[:60]!r}): colorize takes an "
