@@ -9,7 +9,7 @@ computing a slice reads only the chunks (and neighbours) it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,10 @@ from ..io.scaling import to_unit_range
 from ..models.contract import ColorModel, model_device
 from .settings import TileSettings
 from .tiling import round_up
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import zarr
 
 
 def is_lazy(image: Any) -> bool:
@@ -53,13 +57,13 @@ def aligned_chunks(image: Any, halo: int, stride: int, tile_size: int) -> Any:
 
 
 def colorize_lazy(
-    image: Any,
+    image: da.Array | zarr.Array,
     net: ColorModel,
     intensity: tuple[float, float],
     tiles: TileSettings,
     *,
     code: np.ndarray | None = None,
-) -> Any:
+) -> da.Array:
     """Lazy ``(..., Y, X, 3)`` float32 colourisation of a dask/zarr array.
 
     ``intensity`` is the global ``(low, high)`` range already computed, ``tiles``
