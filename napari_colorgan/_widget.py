@@ -165,7 +165,8 @@ class ColorizeWidget(WorkerWidget):
     Parameters
     ----------
     viewer : napari.viewer.Viewer
-        The viewer whose layers are offered and receive the result.
+        The viewer whose image, points and reference layers are offered, and that
+        receives the result as a new layer.
     """
 
     title = "Colorize"
