@@ -31,10 +31,15 @@ log = logging.getLogger(__name__)
 DOMAIN_LIMIT = 4.0  # RMS z-score; in training units, "four spreads away on average"
 VIEW = 256
 _warned: set[str] = set()
+_measured: dict[tuple[str, str], float | None] = {}
 
 
 class DomainWarning(UserWarning):
     """The input looks unlike anything the model was trained on."""
+
+
+class _Enough(Exception):
+    """Stops a forward pass once the bottleneck's features are in hand."""
 
 
 @lru_cache(maxsize=1)
@@ -65,10 +70,17 @@ def features(net: Any, gray: np.ndarray) -> np.ndarray:
     if net.arch.guided:
         L = torch.cat([L, L.new_zeros(1, net.HINT_CHANNELS, *size)], 1)
     found = {}
-    hook = net.bottleneck.register_forward_hook(lambda m, i, out: found.setdefault("b", out))
+
+    def keep(module, inputs, out):  # the bottleneck is all we need: skip the decoder
+        found["b"] = out
+        raise _Enough
+
+    hook = net.bottleneck.register_forward_hook(keep)
     try:
         with torch.inference_mode():
             net(L)
+    except _Enough:
+        pass
     finally:
         hook.remove()
     b = found["b"][0].float().flatten(1)
@@ -104,10 +116,16 @@ def check_domain(net: Any, image: Any, intensity: tuple[float, float]) -> float 
     napari shows the warning as a notification. Returns the distance (None when
     the model has no recorded statistics).
     """
+    import hashlib
+
     key = model_key(net)
     if key is None or key in _warned or key not in domain_stats():
         return None
-    distance = domain_distance(net, middle_view(image, intensity))
+    view = middle_view(image, intensity)
+    seen = (key, hashlib.blake2b(view.tobytes(), digest_size=16).hexdigest())
+    if seen not in _measured:  # a view already judged (a re-run, a hint edit) costs nothing
+        _measured[seen] = domain_distance(net, view)
+    distance = _measured[seen]
     if distance is not None and distance > DOMAIN_LIMIT:
         _warned.add(key)
         message = (
