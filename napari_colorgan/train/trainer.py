@@ -57,42 +57,79 @@ class TrainConfig:
     """
 
     size: str = "lite"
+    """Generator size, a key of ``models.generator.SIZES``."""
     mode: str = "colorize"
+    """``"colorize"`` predicts ab for the input's L; ``"translate"`` predicts sRGB."""
     guided: bool = False
+    """Train the guided variant (hint maps and a reference code as inputs)."""
     base: str = ""
+    """A trained model (name or path) to start from; empty starts from scratch."""
     steps: int = 4000
+    """Optimisation steps in all."""
     warmup: int = 1000
+    """First steps with the reconstruction loss alone (no adversarial term)."""
     batch: int = 16
+    """Patches per step."""
     patch: int = 128
+    """Side of a training patch, in pixels."""
     lr_g: float = 2e-4
+    """The generator's Adam learning rate."""
     lr_d: float = 4e-4
+    """The discriminator's Adam learning rate."""
     freeze_encoder: int = 0
+    """Steps during which a base's encoder stays frozen."""
     unfrozen_lr_scale: float = 1.0
+    """Factor on ``lr_g`` once the encoder trains."""
     gan: str = "hinge"
+    """Adversarial loss, one of ``losses.GANS``."""
     recon: str = "l1"
+    """Reconstruction loss: ``"l1"`` or ``"l2"``."""
     l1: float = 100.0
+    """Weight of the reconstruction loss."""
     adv: float = 1.0
+    """Weight of the adversarial loss (0 with ``fm = 0``: no discriminator)."""
     fm: float = 2.0
+    """Weight of discriminator feature matching (pix2pixHD)."""
     r1: float = 0.2
+    """Weight of the discriminator's R1 penalty on real patches."""
     r1_every: int = 4
+    """Steps between R1 penalties (lazy regularisation)."""
     gp: float = 10.0
+    """Weight of WGAN-GP's gradient penalty."""
     chroma: float = 0.0
+    """Weight of the chroma-deficit term against washed-out colour (0: off)."""
     hint: float = 0.0
+    """Weight of hint fidelity for the guided variant (0: off)."""
     perceptual: str = ""
+    """VGG features file of a perceptual loss (empty: off)."""
     perceptual_weight: float = 1.0
+    """Weight of the perceptual loss."""
     ema: float = 0.999
+    """Decay of the generator's moving average (the weights saved)."""
     clip: float = 1.0
+    """Gradient norm clip (0: off)."""
     seed: int = 0
+    """Seed of every random stream of the run."""
     threads: int = 0
+    """torch's CPU threads (0: torch's default)."""
     device: str = "cpu"
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``."""
     precision: str = "auto"
+    """``"auto"``, ``"float32"`` or ``"bfloat16"`` (see above)."""
     log_every: int = 50
+    """Steps between rows of the loss log."""
     checkpoint_every: int = 250
+    """Steps between checkpoints."""
     sample_every: int = 0
+    """Steps between sample grids (0: none)."""
     tensorboard: bool = False
+    """Also log the losses to TensorBoard."""
     augment: dict = field(default_factory=dict)
+    """Options of :class:`~.data.Augment` (all off by default)."""
     data: list = field(default_factory=list)
+    """The ``[[data]]`` entries: training images, each with a ``source``."""
     heldout: list = field(default_factory=list)
+    """The ``[[heldout]]`` entries: images for the metrics, never trained on."""
 
     def __post_init__(self):
         if self.gan not in losses.GANS:
