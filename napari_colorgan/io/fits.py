@@ -70,7 +70,8 @@ def image_hdu(path: str | os.PathLike) -> int:
 
 def _check_complete(path: str | os.PathLike, hdu: Any) -> None:
     """Refuse an uncompressed image HDU whose data run past the end of the file."""
-    if "BITPIX" not in hdu.header or hdu.header.get("ZIMAGE"):
+    compressed = isinstance(hdu, _astropy_fits().CompImageHDU)  # its header hides ZIMAGE
+    if "BITPIX" not in hdu.header or compressed:
         return  # tile-compressed data live in a table; astropy checks them as it reads
     needed = hdu.fileinfo()["datLoc"] + abs(int(hdu.header["BITPIX"])) // 8 * int(
         np.prod(hdu.shape)

@@ -1,0 +1,127 @@
+"""FITS in: lazy reading, scaled and blank pixels, cubes, and the WCS kept in the outputs."""
+
+import numpy as np
+import pytest
+import skimage.color
+import skimage.data
+
+fits = pytest.importorskip("astropy.io.fits")
+from astropy.wcs import WCS  # noqa: E402
+
+import napari_colorgan as ncg  # noqa: E402
+from napari_colorgan.io.fits import open_fits, wcs_cards  # noqa: E402
+from napari_colorgan.io.readers import open_image  # noqa: E402
+
+
+def _sky_wcs(shape):
+    """A tangent-plane WCS near the Hubble Deep Field, 0.04 arcsec pixels, rotated 30 deg."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [189.2286, 62.2161]
+    wcs.wcs.crpix = [shape[1] / 2, shape[0] / 2]
+    scale = 0.04 / 3600
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    wcs.wcs.cd = [[-scale * c, scale * s], [scale * s, scale * c]]
+    wcs.wcs.radesys = "ICRS"
+    return wcs
+
+
+@pytest.fixture(scope="module")
+def deep_field():
+    """The Hubble Deep Field in gray, as photon-like float counts (not in [0, 1])."""
+    gray = skimage.color.rgb2gray(skimage.data.hubble_deep_field()[:192, :256])
+    return (gray * 4000 + 120).astype(np.float32)
+
+
+@pytest.fixture
+def field_file(tmp_path, deep_field):
+    path = tmp_path / "field.fits"
+    fits.PrimaryHDU(deep_field, header=_sky_wcs(deep_field.shape).to_header()).writeto(path)
+    return path
+
+
+def test_fits_opens_lazily_as_stored(field_file, deep_field):
+    image, scale = open_image(field_file)
+    assert type(image).__module__.startswith("dask") and scale is None
+    assert image.shape == deep_field.shape and image.dtype == np.float32
+    np.testing.assert_array_equal(image[10:20].compute(), deep_field[10:20])
+
+
+def test_scaled_integers_and_blank_become_nan(tmp_path, deep_field):
+    raw = np.rint(deep_field / 2).astype(np.int16)
+    raw[5:9, 5:9] = -32768
+    hdu = fits.PrimaryHDU(raw)
+    hdu.header.update(BSCALE=2.0, BZERO=10.0, BLANK=-32768)
+    hdu.writeto(tmp_path / "scaled.fits")
+    image = open_fits(tmp_path / "scaled.fits").compute()
+    assert np.isnan(image[5:9, 5:9]).all()
+    np.testing.assert_allclose(image[20:30], raw[20:30] * 2.0 + 10.0)
+
+
+def test_compressed_cube_after_an_empty_primary(tmp_path, deep_field):
+    cube = np.stack([deep_field, deep_field[::-1], deep_field[:, ::-1]])
+    hdul = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(cube, compression_type="RICE_1")])
+    hdul.writeto(tmp_path / "cube.fits.fz")
+    image, _ = open_image(tmp_path / "cube.fits.fz")
+    assert image.shape == cube.shape and image.chunksize[0] == 1
+    # RICE quantises floats: within a small fraction of the range
+    np.testing.assert_allclose(image[1].compute(), cube[1], atol=0.01 * np.ptp(cube))
+
+
+def test_a_table_only_file_is_refused(tmp_path):
+    table = fits.BinTableHDU.from_columns([fits.Column(name="a", format="E", array=[1.0])])
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp_path / "t.fits")
+    with pytest.raises(ValueError, match="no image HDU"):
+        open_fits(tmp_path / "t.fits")
+
+
+def test_wcs_cards_rebuild_the_sky_position(field_file, deep_field):
+    cards = wcs_cards(field_file)
+    sky = WCS(cards).pixel_to_world(30.5, 100.0)
+    truth = _sky_wcs(deep_field.shape).pixel_to_world(30.5, 100.0)
+    assert sky.separation(truth).arcsec < 1e-6
+
+
+def test_wcs_survives_into_ome_zarr_and_tiff(field_file, deep_field, tmp_path):
+    import tifffile
+    import zarr
+
+    truth = _sky_wcs(deep_field.shape).pixel_to_world([0, 200], [0, 150])
+    zarr_out = ncg.colorize_to_file(field_file, tmp_path / "field.ome.zarr", "astronomy")
+    attrs = zarr.open_group(zarr_out, mode="r").attrs
+    sky = WCS(attrs["colorgan"]["fits_wcs"]).pixel_to_world([0, 200], [0, 150])
+    assert sky.separation(truth).arcsec.max() < 1e-6
+
+    tif_out = ncg.colorize_to_file(field_file, tmp_path / "field.tif", "astronomy")
+    with tifffile.TiffFile(tif_out) as tif:
+        text = tif.pages[0].description
+    header = fits.Header.fromstring(text, sep="\n")
+    sky = WCS(header).pixel_to_world([0, 200], [0, 150])
+    assert sky.separation(truth).arcsec.max() < 1e-6
+    rgb = tifffile.imread(tif_out)
+    assert rgb.shape == (*deep_field.shape, 3)
+    assert rgb.std() > 1  # a picture, not a constant
+
+
+def test_fits_float_counts_are_stretched_by_percentiles(field_file, deep_field):
+    """Counts far outside [0, 1]: the default normalisation uses global percentiles."""
+    from napari_colorgan.io.scaling import intensity_range
+
+    low, high = intensity_range(open_fits(field_file), "auto")
+    np.testing.assert_allclose((low, high), np.percentile(deep_field, (0.1, 99.9)), rtol=0.02)
+
+
+def test_cli_fits_cube_to_ome_zarr(tmp_path, deep_field):
+    import zarr
+
+    from napari_colorgan.cli import main
+
+    cube = np.stack([deep_field, deep_field[::-1]])
+    header = _sky_wcs(deep_field.shape).to_header()
+    fits.PrimaryHDU(cube, header=header).writeto(tmp_path / "cube.fits")
+    out = tmp_path / "cube.ome.zarr"
+    args = ["colorize", str(tmp_path / "cube.fits"), str(out), "--model", "astronomy", "--quiet"]
+    assert main(args) == 0
+    group = zarr.open_group(out, mode="r")
+    assert group["0"].shape == (3, 2, *deep_field.shape)
+    assert group.attrs["colorgan"]["fits_wcs"]["CTYPE1"] == "RA---TAN"
