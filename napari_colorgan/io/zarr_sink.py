@@ -321,6 +321,7 @@ def stream_zarr(
         prints = yield from _named(
             "0",
             _write_level(level0, group, "0", folder, resume, workers, inputs, shown, colour),
+            shown,
         )
     except DamagedFileError:
         if created:  # nothing may stay that does not belong to a whole input
@@ -329,7 +330,7 @@ def stream_zarr(
     for k in range(1, levels + 1):  # each level from the one stored above it: one read
         (level,) = pyramid(da.from_zarr(group[str(k - 1)]), 1)
         steps = _write_level(_regular(level), group, str(k), folder, resume, workers, colour=colour)
-        yield from _named(str(k), steps)
+        yield from _named(str(k), steps, shown)
     if ome:
         multiscale = _multiscales(lead, levels, scale, units)
         group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
@@ -358,13 +359,24 @@ def _on_stored_grid(level0: Any, folder: Path) -> Any:
     return level0.rechunk(stored.chunks)
 
 
-def _named(name: str, steps: Generator[tuple[int, int], None, Any]) -> Generator:
-    """Relay a level's ``(done, total)`` as ``(name, done, total)``; return its result."""
+def _named(
+    name: str, steps: Generator[tuple[int, int], None, Any], shown: str | Path = ""
+) -> Generator:
+    """Relay a level's ``(done, total)`` as ``(name, done, total)``; return its result.
+
+    An OSError while writing (a full disk) is raised again naming the store
+    ``shown``, which stays resumable.
+    """
     while True:
         try:
             done, total = next(steps)
         except StopIteration as finished:
             return finished.value
+        except OSError as err:
+            if err.errno is None or not shown:
+                raise
+            why = f"cannot write {shown}: {err.strerror} (a run started again resumes it)"
+            raise OSError(err.errno, why) from None
         yield name, done, total
 
 
