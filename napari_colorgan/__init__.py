@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 __all__ = [
     "chroma_uncertainty",
     "colorize",
+    "colorize_batch",
     "colorize_to_file",
     "export_model",
     "finetune",
@@ -23,6 +24,7 @@ __all__ = [
 _LAZY = {
     "colorize": "napari_colorgan.engine.pipeline",
     "colorize_to_file": "napari_colorgan.engine.pipeline",
+    "colorize_batch": "napari_colorgan.batch",
     "to_gray": "napari_colorgan.engine.pipeline",
     "list_models": "napari_colorgan.models.registry",
     "load_model": "napari_colorgan.models.registry",
