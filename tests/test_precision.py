@@ -176,7 +176,7 @@ def test_colorize_tiled_equals_whole_within_each_precision(camera, name):
 
 @native
 def test_auto_runs_bf16_on_this_cpu_and_keeps_lightness(camera):
-    """"auto" is not float32 here, costs little colour, and L stays exact (fp32 colour maths)."""
+    """Precision auto is not float32 here, costs little colour, and L stays exact."""
     from napari_colorgan.color import rgb_to_lab
 
     gray = camera[:256, :256].astype(np.float32) / 255
