@@ -21,7 +21,7 @@ from .atomic import atomic_write, partial_path
 from .lock import output_lock
 from .scaling import to_dtype
 from .units import ome_symbol
-from .zarr_sink import pyramid, pyramid_depth, stream_zarr
+from .zarr_sink import pyramid, pyramid_depth, write_zarr
 
 TILE = 256
 
@@ -58,14 +58,12 @@ def write_tiff(
 
     Parameters
     ----------
-    rgb : dask.array.Array
-        The lazy result of :func:`~napari_colorgan.colorize` (float32 in [0, 1]).
     path : path-like
         ``.tif`` / ``.tiff``, or ``.ome.tif`` / ``.ome.tiff`` for OME-TIFF with the
         physical pixel size.
     dtype : {"uint8", "uint16", "float32"}
         Sample type of the file.
-    source, scale, attrs, resume
+    rgb, source, scale, attrs, resume
         As for :func:`~napari_colorgan.io.zarr_sink.write_zarr`: the chunks stage in a
         hidden zarr store beside ``path``, which a resumed run continues.
     units : tuple of (str or None), optional
@@ -122,8 +120,15 @@ def _write_tiff(
     partial_path(path).unlink(missing_ok=True)  # a TIFF half written by a killed run
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**(attrs or {}), "dtype": dtype}
-    staged = stream_zarr(
-        samples, staging, source=source, ome=False, attrs=attrs, resume=resume, shown=path
+    staged = write_zarr(
+        samples,
+        staging,
+        source=source,
+        ome=False,
+        attrs=attrs,
+        resume=resume,
+        lock=False,
+        shown=path,
     )
     for name, done, total in staged:
         yield f"chunk (level {name})", done, total

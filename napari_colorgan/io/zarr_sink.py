@@ -9,6 +9,7 @@ the last chunk is written the group's attributes say ``"complete": false``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -202,6 +203,8 @@ def write_zarr(
     resume: bool = True,
     min_level_size: int = 256,
     workers: int | None = None,
+    lock: bool = True,
+    shown: str | os.PathLike | None = None,
 ) -> Iterator[tuple[str, int, int]]:
     """Stream a lazy ``(..., Y, X, 3)`` colour result into a zarr store.
 
@@ -232,6 +235,11 @@ def write_zarr(
         is replaced. A folder that is not a napari-colorgan store is never touched.
     workers : int, optional
         Chunks computed at once; default: the number of CPU cores.
+    lock : bool
+        Hold the output's lock for the run; False for a caller that already holds
+        the lock of what the store is for (a TIFF whose chunks stage here).
+    shown : path-like, optional
+        The output named in errors; default ``path``.
 
     Yields
     ------
@@ -245,39 +253,25 @@ def write_zarr(
     OutputBusyError
         When another run is writing ``path``.
     """
-    with output_lock(path):
-        yield from stream_zarr(
-            rgb,
-            path,
-            source=source,
-            ome=ome,
-            scale=scale,
-            units=units,
-            attrs=attrs,
-            resume=resume,
-            min_level_size=min_level_size,
-            workers=workers,
+    with output_lock(path) if lock else contextlib.nullcontext():
+        yield from _stream_zarr(
+            rgb, path, shown, source, ome, scale, units, attrs, resume, min_level_size, workers
         )
 
 
-def stream_zarr(
+def _stream_zarr(
     rgb: Any,
     path: str | os.PathLike,
-    *,
-    source: Any = None,
-    ome: bool = True,
-    scale: tuple[float, ...] | None = None,
-    units: tuple[str | None, ...] | None = None,
-    attrs: dict | None = None,
-    resume: bool = True,
-    min_level_size: int = 256,
-    workers: int | None = None,
-    shown: str | os.PathLike | None = None,
+    shown: str | os.PathLike | None,
+    source: Any,
+    ome: bool,
+    scale: tuple[float, ...] | None,
+    units: tuple[str | None, ...] | None,
+    attrs: dict | None,
+    resume: bool,
+    min_level_size: int,
+    workers: int | None,
 ) -> Iterator[tuple[str, int, int]]:
-    """:func:`write_zarr` for a caller that already holds the output's lock.
-
-    ``shown`` is the output named in errors (a TIFF whose chunks stage here).
-    """
     import dask.array as da
     import zarr
 
