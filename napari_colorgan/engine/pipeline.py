@@ -157,15 +157,8 @@ def colorize(
         For 1-D, empty, RGB, boolean or complex input, a bad setting, or an
         unknown model or unusable weights file (a ``WeightsError``).
     """
-    tiles = TileSettings(
-        tile_size=tile_size,
-        overlap=overlap,
-        batch_size=batch_size,
-        render_scale=render_scale,
-        blend=blend,
-        device=device,
-        precision=precision,
-    )
+    # both in their fields' order
+    tiles = TileSettings(tile_size, overlap, batch_size, render_scale, blend, device, precision)
     guidance = Guidance(hints, hint_reach, reference, samples, temporal, seed)
     return colorize_with(image, model, tiles, guidance, normalize=normalize, progress=progress)
 
@@ -187,15 +180,14 @@ def colorize_with(
     from .lazy import colorize_lazy, is_lazy
 
     guidance = guidance or Guidance()
-    model = pick_model(model, guidance)
-    image = one_gray(image)
     if not is_lazy(image):
         return drive(colorize_steps(image, model, tiles, guidance, normalize), progress)
     if guidance.per_plane:
         raise ValueError("hints, samples and temporal need an in-memory array")
     if tiles.blend != "none":
         raise ValueError(f"blend={tiles.blend!r} needs a numpy array; lazy results are exact tiles")
-    net, intensity = _prepare(image, model, tiles, normalize)
+    image = one_gray(image)
+    net, intensity = _prepare(image, pick_model(model, guidance), tiles, normalize)
     return colorize_lazy(image, net, intensity, tiles, code=palette_code(net, guidance.reference))
 
 
@@ -217,14 +209,13 @@ def colorize_steps(
     image: Any,
     model: Any,
     tiles: TileSettings,
-    guidance: Guidance | None = None,
+    guidance: Guidance,
     normalize: Any = "auto",
 ) -> Generator[Progress, None, Any]:
     """The in-memory colourisation, a generator of tile progress returning the colour.
 
     The napari widget runs this in a worker thread with the settings it read.
     """
-    guidance = guidance or Guidance()
     model = pick_model(model, guidance)
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
@@ -352,7 +343,8 @@ def iter_colorize_to_file(
         partial_path(dst).unlink(missing_ok=True)  # what a killed run left
         model = pick_model(model, guidance)
         if dst.suffix.lower() == ".mp4":
-            return (yield from _to_mp4(opened, dst, model, tiles, guidance, resume, normalize))
+            net, intensity = _prepare(opened.image, model, tiles, normalize)
+            return (yield from _to_mp4(opened, dst, net, intensity, tiles, guidance, resume))
         return (yield from _to_file(opened, dst, model, tiles, guidance, resume, dtype, normalize))
 
 
@@ -422,17 +414,16 @@ def _record(net: ColorModel, intensity: Any, tiles: TileSettings, code: Any) -> 
 def _to_mp4(
     opened: _Source,
     dst: Path,
-    model: Any,
+    net: ColorModel,
+    intensity: tuple[float, float],
     tiles: TileSettings,
     guidance: Guidance,
     resume: bool,
-    normalize: Any,
 ) -> Generator[Progress, None, Path]:
     """Frames into an H.264 MP4, one chunk decoded at a time (see :mod:`.film`)."""
     from ..io.video import Mp4Sink
     from .film import colorize_frames
 
-    net, intensity = _prepare(opened.image, model, tiles, normalize)
     code = palette_code(net, guidance.reference)
     attrs = {**_record(net, intensity, tiles, code), "temporal": guidance.temporal}
     sink = Mp4Sink(dst, opened.image.shape, opened.fps, attrs, resume=resume)

@@ -107,14 +107,7 @@ def colorize_plane(
     (int, int)
         Tiles done and in all, once per batch: stop iterating to cancel.
     """
-    tiles = TileSettings(
-        tile_size=tile_size,
-        overlap=halo,
-        batch_size=batch_size,
-        render_scale=render_scale,
-        blend=blend,
-        precision=precision,
-    )
+    tiles = TileSettings(tile_size, halo, batch_size, render_scale, blend, precision=precision)
     if hint_reach < 0:
         raise ValueError(f"hint_reach must be >= 0, got {hint_reach}")
     return plane_steps(model, gray, out, tiles, hints=hints, code=code, hint_reach=hint_reach)
