@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .engine.progress import Progress, drive
+
 log = logging.getLogger(__name__)
 
 GLOB_CHARS = frozenset("*?[")
@@ -108,44 +110,6 @@ def is_finished(path: Path) -> bool:
     return path.is_file()
 
 
-def iter_colorize_batch(
-    source: str | os.PathLike | list,
-    out_dir: str | os.PathLike,
-    model: Any = None,
-    *,
-    suffix: str = ".ome.zarr",
-    resume: bool = True,
-    **options: Any,
-) -> Generator[tuple[Path, int, int], None, BatchResult]:
-    """:func:`colorize_batch` as a generator of ``(input, files done, files)``."""
-    from .engine.pipeline import colorize_to_file
-
-    inputs = [Path(p) for p in source] if isinstance(source, list) else batch_inputs(source)
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {out_dir}")
-    outputs = [output_path(src, out_dir, suffix) for src in inputs]
-    clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
-    if clashes:
-        raise ValueError(f"several inputs would write the same output: {', '.join(clashes)}")
-    result = BatchResult()
-    for i, (src, dst) in enumerate(zip(inputs, outputs)):
-        yield src, i, len(inputs)
-        finished = resume and is_finished(dst)
-        if finished and dst.suffix.lower() != ".zarr":
-            result.skipped.append(dst)
-            continue
-        try:  # a finished zarr store is checked against its input's fingerprint first
-            colorize_to_file(src, dst, model, resume=resume, **options)
-        except Exception as err:  # one bad file must not stop the batch; it is reported
-            log.warning("%s failed: %s", src, err)
-            result.failed.append((src, f"{type(err).__name__}: {err}"))
-        else:
-            (result.skipped if finished else result.written).append(dst)
-    yield inputs[-1], len(inputs), len(inputs)
-    return result
-
-
 def colorize_batch(
     source: str | os.PathLike | list,
     out_dir: str | os.PathLike,
@@ -183,25 +147,40 @@ def colorize_batch(
     BatchResult
         Written, skipped and failed files; ``result.ok`` is False if any failed.
     """
-    from tqdm.auto import tqdm
-
     from .models.contract import as_model
 
     if model is not None:  # loaded once, not once per file
         model = as_model(model, options.get("device", "auto"))
-    steps = iter_colorize_batch(source, out_dir, model, suffix=suffix, resume=resume, **options)
-    bar = None
-    try:
-        while True:
-            try:
-                src, done, total = next(steps)
-            except StopIteration as finished:
-                return finished.value
-            if progress and bar is None:
-                bar = tqdm(total=total, unit="file")
-            if bar is not None:
-                bar.set_postfix_str(src.name, refresh=False)
-                bar.update(done - bar.n)
-    finally:
-        if bar is not None:
-            bar.close()
+    inputs = [Path(p) for p in source] if isinstance(source, list) else batch_inputs(source)
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {out_dir}")
+    outputs = [output_path(src, out_dir, suffix) for src in inputs]
+    clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
+    if clashes:
+        raise ValueError(f"several inputs would write the same output: {', '.join(clashes)}")
+    return drive(_each_file(inputs, outputs, model, resume, options), progress)
+
+
+def _each_file(
+    inputs: list[Path], outputs: list[Path], model: Any, resume: bool, options: dict[str, Any]
+) -> Generator[Progress, None, BatchResult]:
+    """Colourise each input into its output, yielding files done; a failure is recorded."""
+    from .engine.pipeline import colorize_to_file
+
+    result = BatchResult()
+    for i, (src, dst) in enumerate(zip(inputs, outputs)):
+        yield Progress("file", i, len(inputs))
+        finished = resume and is_finished(dst)
+        if finished and dst.suffix.lower() != ".zarr":
+            result.skipped.append(dst)
+            continue
+        try:  # a finished zarr store is checked against its input's fingerprint first
+            colorize_to_file(src, dst, model, resume=resume, **options)
+        except Exception as err:  # one bad file must not stop the batch; it is reported
+            log.warning("%s failed: %s", src, err)
+            result.failed.append((src, f"{type(err).__name__}: {err}"))
+        else:
+            (result.skipped if finished else result.written).append(dst)
+    yield Progress("file", len(inputs), len(inputs))
+    return result
