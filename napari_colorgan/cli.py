@@ -18,21 +18,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Colourise grayscale scientific images with a GAN, tile by tile.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_colorize, _add_models, _add_evaluate, _add_train, _add_finetune, _add_export):
-        add(sub)
+    for name, (summary, description, add_arguments) in _SUBCOMMANDS.items():
+        add_arguments(sub.add_parser(name, help=summary, description=description))
     return parser
 
 
-def _add_colorize(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser(
-        "colorize",
-        help="colourise a grayscale image file, a folder or a glob",
-        description=(
-            "Colourise a grayscale image (2-D or a stack, any dtype), a video, or every "
-            "image of a folder or glob into an output folder. zarr, OME-Zarr, TIFF and "
-            "MP4 outputs stream and resume after an interruption."
-        ),
-    )
+def _add_colorize(c: argparse.ArgumentParser) -> None:
     c.add_argument(
         "input",
         help="grayscale image: .png .jpg .tif (incl. BigTIFF/OME-TIFF) .zarr .fits/.fz, "
@@ -50,67 +41,83 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
         help="shipped name or .safetensors path (default: general; guided when a "
         "guidance option is given)",
     )
-    c.add_argument(
-        "--suffix",
-        default=".ome.zarr",
-        help="output format of each file of a folder or glob (default: .ome.zarr)",
-    )
-    c.add_argument(
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tiling(c.add_argument_group("tiles and device"))
+    _add_reading(c.add_argument_group("reading the input"))
+    _add_writing(c.add_argument_group("writing the output"))
+    _add_guidance(c)
+
+
+def _add_tiling(g: argparse._ArgumentGroup) -> None:
+    from .engine.tiling import RENDER_SCALES
+
+    g.add_argument(
         "--tile-size",
         type=int,
         default=None,
         help="output pixels per tile side (default: measured for the device, 512 on CPU)",
     )
-    c.add_argument(
+    g.add_argument(
         "--batch-size", type=int, default=None, help="tiles per forward pass (default: auto)"
     )
-    c.add_argument(
+    g.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
     )
-    c.add_argument(
+    g.add_argument(
         "--precision",
         default="auto",
         choices=("auto", "float32", "bfloat16"),
         help="network number format: auto is bf16 on CPUs with native bf16, AMP on CUDA, "
         "else float32; colour maths stay float32 (default: auto)",
     )
-    c.add_argument(
+    g.add_argument(
+        "--render-scale",
+        type=int,
+        default=1,
+        choices=RENDER_SCALES,
+        help="predict chroma at 1/N resolution, upsampled guided by L (default: 1)",
+    )
+
+
+def _add_reading(g: argparse._ArgumentGroup) -> None:
+    g.add_argument(
         "--normalize",
         default="auto",
         help="auto (uint8 and floats in [0, 1] as they are, else 0.1-99.9 percentiles), "
         "percentiles, none, or LOW,HIGH",
     )
-    c.add_argument(
+    g.add_argument(
         "--from-rgb",
         action="store_true",
         help="colourise a colour input's lightness (a colour video chunk by chunk)",
     )
-    c.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale input")
-    c.add_argument(
-        "--render-scale",
-        type=int,
-        default=1,
-        choices=(1, 2, 4),
-        help="predict chroma at 1/N resolution, upsampled guided by L (default: 1)",
+    g.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale input")
+
+
+def _add_writing(g: argparse._ArgumentGroup) -> None:
+    from .io.scaling import OUT_DTYPES
+
+    g.add_argument(
+        "--suffix",
+        default=".ome.zarr",
+        help="output format of each file of a folder or glob (default: .ome.zarr)",
     )
-    c.add_argument(
-        "--no-resume", action="store_true", help="start a zarr output again instead of resuming"
-    )
-    c.add_argument(
+    g.add_argument(
         "--dtype",
         default=None,
-        choices=("uint8", "uint16", "float32"),
+        choices=OUT_DTYPES,
         help="output sample type in every format (float32 not in PNG/JPEG; zarr chunks "
         "zstd-compressed); default: uint16 for 16-bit input, else uint8",
     )
-    c.add_argument(
+    g.add_argument(
+        "--no-resume", action="store_true", help="start a zarr output again instead of resuming"
+    )
+    g.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="dask.distributed scheduler for zarr outputs, e.g. tcp://host:8786 (default: "
         "threads in this process)",
     )
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_guidance(c)
 
 
 def _add_guidance(c: argparse.ArgumentParser) -> None:
@@ -139,28 +146,15 @@ def _add_guidance(c: argparse.ArgumentParser) -> None:
         help="K plausible colourings (OUTPUT_sample<i>) and their chroma spread "
         "(OUTPUT_uncertainty.tif, CIELAB units)",
     )
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampled palettes")
     g.add_argument(
         "--temporal",
         action="store_true",
         help="colourise the first axis in order, each plane following the last: no flicker",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed of the sampled palettes")
 
 
-def _add_models(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser(
-        "models",
-        help="list the shipped models and their held-out metrics",
-        description="List the shipped models, their training data and held-out metrics.",
-    )
-
-
-def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser(
-        "evaluate",
-        help="score a model on colour images",
-        description="Colourise the gray version of colour images and compare with the truth.",
-    )
+def _add_evaluate(e: argparse.ArgumentParser) -> None:
     e.add_argument("images", nargs="+", type=Path, help="colour ground-truth images")
     e.add_argument("--model", default="general", help="shipped name or .safetensors path")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -177,12 +171,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser(
-        "train",
-        help="train a model from a recipe",
-        description="Train, evaluate on the held-out images and save, as a TOML recipe says.",
-    )
+def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("config", type=Path, help="recipe, e.g. training/general.toml")
     t.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors)")
     t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the recipe's, cpu)")
@@ -196,15 +185,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--restart", action="store_true", help="ignore a checkpoint of an earlier run")
 
 
-def _add_finetune(sub: argparse._SubParsersAction) -> None:
-    f = sub.add_parser(
-        "finetune",
-        help="adapt a model to your images",
-        description=(
-            "Fine-tune a model on a few colour images of a new domain: the encoder stays "
-            "frozen for the first 30 % of the steps, then all layers train at half the rate."
-        ),
-    )
+def _add_finetune(f: argparse.ArgumentParser) -> None:
     f.add_argument("--base", default="general", help="shipped name or .safetensors path")
     f.add_argument("--images", nargs="+", type=Path, required=True, help="colour images")
     f.add_argument("--out", type=Path, required=True, help="weights file to write")
@@ -214,16 +195,7 @@ def _add_finetune(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
 
 
-def _add_export(sub: argparse._SubParsersAction) -> None:
-    x = sub.add_parser(
-        "export",
-        help="export a model for bioimage.io tools or ONNX runtimes",
-        description=(
-            "Write a model as a bioimage.io package (.zip: TorchScript and ONNX weights, test "
-            "data, cover, provenance) or as an ONNX file. Both take gray in [0, 1], axes "
-            "(batch, 1, y, x), and return sRGB in [0, 1], axes (batch, 3, y, x)."
-        ),
-    )
+def _add_export(x: argparse.ArgumentParser) -> None:
     x.add_argument("model", help="shipped name or .safetensors path")
     x.add_argument("out", type=Path, help="file to write: .zip (bioimageio) or .onnx (onnx)")
     x.add_argument(
@@ -235,6 +207,56 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         help="gray image (uint8 or float) for the package's test data and cover "
         "(default: the shipped sample image of the model's domain)",
     )
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A subcommand without options."""
+
+
+# each subcommand: its one-line help, its description and what adds its arguments
+_SUBCOMMANDS = {
+    "colorize": (
+        "colourise a grayscale image file, a folder or a glob",
+        (
+            "Colourise a grayscale image (2-D or a stack, any dtype), a video, or every "
+            "image of a folder or glob into an output folder. zarr, OME-Zarr, TIFF and "
+            "MP4 outputs stream and resume after an interruption."
+        ),
+        _add_colorize,
+    ),
+    "models": (
+        "list the shipped models and their held-out metrics",
+        "List the shipped models, their training data and held-out metrics.",
+        _no_arguments,
+    ),
+    "evaluate": (
+        "score a model on colour images",
+        "Colourise the gray version of colour images and compare with the truth.",
+        _add_evaluate,
+    ),
+    "train": (
+        "train a model from a recipe",
+        "Train, evaluate on the held-out images and save, as a TOML recipe says.",
+        _add_train,
+    ),
+    "finetune": (
+        "adapt a model to your images",
+        (
+            "Fine-tune a model on a few colour images of a new domain: the encoder stays "
+            "frozen for the first 30 % of the steps, then all layers train at half the rate."
+        ),
+        _add_finetune,
+    ),
+    "export": (
+        "export a model for bioimage.io tools or ONNX runtimes",
+        (
+            "Write a model as a bioimage.io package (.zip: TorchScript and ONNX weights, test "
+            "data, cover, provenance) or as an ONNX file. Both take gray in [0, 1], axes "
+            "(batch, 1, y, x), and return sRGB in [0, 1], axes (batch, 3, y, x)."
+        ),
+        _add_export,
+    ),
+}
 
 
 def _normalize_arg(text: str):
