@@ -16,7 +16,7 @@ import numpy as np
 from ..io.video import Mp4Sink
 from ..models.contract import ColorModel, is_guided
 from .guided import _follow_previous, palette_code
-from .planes import run_planes
+from .planes import Follow, run_planes
 from .progress import Progress
 from .settings import Guidance, TileSettings
 
@@ -84,10 +84,12 @@ def colorize_frames(
     return sink.path
 
 
-def _after(previous: np.ndarray | None):
+def _after(previous: np.ndarray | None) -> Follow:
     """A ``follow`` for one frame that carries the colours of ``previous`` (None: none)."""
 
-    def follow(gray, index, out, hints):
+    def follow(
+        gray: np.ndarray, index: tuple[int, ...], out: np.ndarray, hints: np.ndarray | None
+    ) -> np.ndarray | None:
         if previous is None:
             return hints
         return _follow_previous(gray, (1,), previous[None], hints)
