@@ -11,10 +11,12 @@ LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "hint", "perceptual")
 
 
 class TrainStep(NamedTuple):
-    """One training step done: its number of ``total`` and the ``losses`` it measured."""
+    """One training step done: its number and the ``losses`` it measured.
+
+    It unpacks as the ``(step, losses)`` pair that training yielded before.
+    """
 
     step: int
-    total: int
     losses: dict[str, float]
 
 

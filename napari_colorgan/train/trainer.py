@@ -451,7 +451,7 @@ class Trainer:
                     and (self.step % c.checkpoint_every == 0 or self.step == c.steps)
                 ):
                     self.save_checkpoint(checkpoint)
-                yield TrainStep(self.step, c.steps, logs)
+                yield TrainStep(self.step, logs)
         finally:
             if log:
                 log.close()
