@@ -158,6 +158,23 @@ def _one_seed(real, fake, split: int, seed: int, patch: int, steps: int, batch: 
     return correct / (2 * len(ys))
 
 
+def _halves(pred_rgb: np.ndarray, true_rgb: np.ndarray, patch: int) -> tuple:
+    """The truth's and the result's Lab planes, rows along the longer axis, and its middle."""
+    pred = np.asarray(pred_rgb, dtype=np.float64)
+    true = np.asarray(true_rgb, dtype=np.float64)
+    _check_pair(pred, true)
+    if pred.ndim != 3:
+        raise ValueError(f"expected one (Y, X, 3) image, got shape {pred.shape}")
+    if pred.shape[1] > pred.shape[0]:  # split the longer axis: rows of the transposed image
+        pred, true = pred.transpose(1, 0, 2), true.transpose(1, 0, 2)
+    split = pred.shape[0] // 2
+    if pred.shape[0] - split < patch or pred.shape[1] < patch:
+        raise ValueError(
+            f"each half of a {pred_rgb.shape[:2]} image must hold a {patch}x{patch} patch"
+        )
+    return _lab_planes(true), _lab_planes(pred), split
+
+
 def two_sample_accuracy(
     pred_rgb: np.ndarray,
     true_rgb: np.ndarray,
@@ -210,20 +227,7 @@ def two_sample_accuracy(
     """
     import torch
 
-    pred = np.asarray(pred_rgb, dtype=np.float64)
-    true = np.asarray(true_rgb, dtype=np.float64)
-    _check_pair(pred, true)
-    if pred.ndim != 3:
-        raise ValueError(f"expected one (Y, X, 3) image, got shape {pred.shape}")
-    transpose = pred.shape[1] > pred.shape[0]
-    if transpose:  # split the longer axis: work on rows of the transposed image
-        pred, true = pred.transpose(1, 0, 2), true.transpose(1, 0, 2)
-    split = pred.shape[0] // 2
-    if pred.shape[0] - split < patch or pred.shape[1] < patch:
-        raise ValueError(
-            f"each half of a {pred_rgb.shape[:2]} image must hold a {patch}x{patch} patch"
-        )
-    real, fake = _lab_planes(true), _lab_planes(pred)
+    real, fake, split = _halves(pred_rgb, true_rgb, patch)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a net this small runs fastest, and the same everywhere, on one
     try:
