@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from .engine.settings import Guidance, TileSettings
 
 CURRENT_SLICE, WHOLE_LAYER, LIVE = "current slice", "whole layer", "live"
+# the precision choices as shown, and the value each passes to the library
+PRECISIONS = (
+    ("auto (bf16 where native)", "auto"),
+    ("float32", "float32"),
+    ("bfloat16", "bfloat16"),
+)
 SETTINGS_ENV = "NAPARI_COLORGAN_SETTINGS"  # a JSON path for the widget's last settings; "" off
 PERSISTED = (
     "model",
@@ -182,15 +188,7 @@ class ColorizeWidget(WorkerWidget):
         self._weights.changed.connect(self._describe_model)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
         self._tile_size = SpinBox(label="tile size", value=512, min=64, max=8192, step=64)
-        self._precision = ComboBox(
-            label="precision",
-            choices=[
-                ("auto (bf16 where native)", "auto"),
-                ("float32", "float32"),
-                ("bfloat16", "bfloat16"),
-            ],
-            value="auto",
-        )
+        self._precision = ComboBox(label="precision", choices=PRECISIONS, value="auto")
         self._render_scale = ComboBox(
             label="render scale", choices=[("full", 1), ("1/2", 2), ("1/4", 4)], value=1
         )
