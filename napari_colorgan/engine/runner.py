@@ -316,11 +316,10 @@ class _Run:
         cuda = self.device.type == "cuda"
         if cuda:  # from pinned memory the copy runs asynchronously on this thread's stream
             windows = windows.pin_memory().to(self.device, non_blocking=True)
+        code = () if self.code is None else (self.code,)
+        # the network at its precision; colour conversion in float32: L stays exact
+        pred = self.precision.forward(self.model, windows, *code)
         with torch.inference_mode():
-            with self.precision.autocast():  # bf16 or AMP for the network only
-                code = self.code
-                pred = self.model(windows) if code is None else self.model(windows, code)
-            pred = pred.float()  # colour conversion in float32: L stays exact
             for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
                 write(t, lw, p)
         return len(batch)

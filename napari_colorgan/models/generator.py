@@ -206,15 +206,7 @@ class Generator(nn.Module, ColorModel):
         torch.Tensor
             ``(N, 2, H, W)`` ab, or ``(N, 3, H, W)`` sRGB in ``translate`` mode.
         """
-        h, w = L.shape[-2:]
-        if h % self.stride or w % self.stride:
-            raise ValueError(
-                f"input height and width must be multiples of {self.stride}, got {h}x{w}"
-            )
-        x = L[:, :1] / 50 - 1
-        if self.arch.guided:
-            x = torch.cat([x, *self._guidance(L, code)], 1)
-        x = self.stem(x)
+        x = self.stem(self.inputs(L, code))
         skips = []
         for enc, down in zip(self.encoders, self.downs):
             x = enc(x)
@@ -228,10 +220,25 @@ class Generator(nn.Module, ColorModel):
             w, c = self.fuse[i].weight, x.shape[1]
             fused = F.conv2d(x, w[:, :c]) + F.conv2d(skip, w[:, c:], self.fuse[i].bias)
             x = self.decoders[i](fused)
-        out = self.head(F.leaky_relu(x, 0.1, inplace=True))
+        return self.outputs(self.head(F.leaky_relu(x, 0.1, inplace=True)))
+
+    def inputs(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """The stem's input: L scaled to [-1, 1], then (guided) the hints and code maps."""
+        h, w = L.shape[-2:]
+        if h % self.stride or w % self.stride:
+            raise ValueError(
+                f"input height and width must be multiples of {self.stride}, got {h}x{w}"
+            )
+        x = L[:, :1] / 50 - 1
+        if self.arch.guided:
+            x = torch.cat([x, *self._guidance(L, code)], 1)
+        return x
+
+    def outputs(self, head: torch.Tensor) -> torch.Tensor:
+        """ab in (-AB_SCALE, AB_SCALE) or sRGB in (0, 1) from the head's raw output."""
         if self.mode == "colorize":
-            return AB_SCALE * torch.tanh(out / 2)
-        return torch.sigmoid(out)
+            return AB_SCALE * torch.tanh(head / 2)
+        return torch.sigmoid(head)
 
     def _guidance(self, x: torch.Tensor, code: torch.Tensor | None):
         n, _, h, w = x.shape
