@@ -183,6 +183,15 @@ def _add_train(t: argparse.ArgumentParser) -> None:
         "(a recipe fine-tuning a shipped model starts from that model's L1-only baseline)",
     )
     t.add_argument("--restart", action="store_true", help="ignore a checkpoint of an earlier run")
+    t.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        help="auto: bf16 autocast on CPUs with native bf16, AMP on CUDA, else float32 "
+        "(default: the recipe's, auto)",
+    )
+    t.add_argument("--seed", type=int, help="random seed (default: the recipe's)")
+    t.add_argument("--steps", type=int, help="optimisation steps (default: the recipe's)")
+    t.add_argument("--threads", type=int, help="CPU threads, 0: torch's (default: the recipe's)")
 
 
 def _add_finetune(f: argparse.ArgumentParser) -> None:
@@ -377,9 +386,8 @@ def _evaluate(args) -> int:
 def _train(args) -> int:
     from .train.recipe import run_recipe
 
-    overrides = {"device": args.device} if args.device else {}
-    if args.base:
-        overrides["base"] = args.base
+    names = ("device", "base", "precision", "seed", "steps", "threads")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     with _distributed(args.device):
         run_recipe(args.config, args.out, restart=args.restart, l1_only=args.l1_only, **overrides)
     return 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import napari_colorgan as ncg
 from napari_colorgan.cli import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
@@ -106,6 +107,21 @@ def test_evaluate_json(capsys):
     # on a held-out crop of its own stain the histology model beats the trivial baselines
     de = {method: m["delta_e2000"] for method, m in result.items()}
     assert de["model"] < de["gray"] and de["model"] < de["mean-chroma"]
+
+
+def test_train_flags_override_the_recipe(tmp_path, capsys):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        "[train]\nsteps = 50\nwarmup = 1\nbatch = 2\npatch = 32\nseed = 0\n"
+        '[[data]]\nsource = "skimage:coffee"\n'
+    )
+    out = tmp_path / "tiny.safetensors"
+    flags = ["--steps", "3", "--seed", "7", "--precision", "float32", "--threads", "1"]
+    assert main(["train", str(recipe), "--out", str(out), *flags]) == 0
+    provenance = ncg.load_model(out).provenance
+    assert provenance["steps"] == 3
+    assert provenance["seed"] == 7
+    assert provenance["precision"] == "float32"
 
 
 def test_train_command_writes_weights(tmp_path, capsys):
