@@ -28,6 +28,7 @@ def colorize_frames(
     intensity: tuple[float, float],
     tiles: TileSettings,
     guidance: Guidance,
+    context: Any = None,
 ) -> Generator[Progress, None, Any]:
     """Colourise ``(T, Y, X)`` frames after those ``sink`` holds, then encode the MP4.
 
@@ -42,6 +43,8 @@ def colorize_frames(
         The model, the global intensity range and the tile settings.
     guidance : Guidance
         ``temporal`` and ``reference`` are used; hints and samples are refused.
+    context : ndarray, optional
+        A context model's image code, one for the whole film (no flicker).
 
     Yields
     ------
@@ -72,6 +75,7 @@ def colorize_frames(
                 intensity,
                 tiles,
                 code=code,
+                context=context,
                 follow=follow,
                 hint_reach=guidance.hint_reach,
             )

@@ -74,8 +74,10 @@ class FusedGenerator:
         self.decoders = [_blocks(d) for d in model.decoders]
         self.head = _Conv(model.head)
 
-    def __call__(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
-        """The model's output for ``L`` (and ``code``), as float32; see ``Generator.forward``."""
+    def __call__(
+        self, L: torch.Tensor, code: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The model's output as float32; the arguments of ``Generator.forward``."""
         x = self.model.inputs(L, code).to(torch.bfloat16)
         x = self.stem(x.contiguous(memory_format=torch.channels_last), *_LEAKY)
         skips = []
@@ -83,9 +85,10 @@ class FusedGenerator:
             x = _residual(x, blocks)
             skips.append(x)
             x = down(x, *_LEAKY)
+        films = self.model.films(context, x.shape[0])
         x = _residual(x, self.bottleneck)
         for i in reversed(range(len(skips))):
-            x = self.ups[i](F.interpolate(x, scale_factor=2), *_LEAKY)
+            x = self.ups[i](F.interpolate(films[i](x), scale_factor=2), *_LEAKY)
             skip = skips[i]
             if self.gates[i] is not None:
                 theta, phi, psi = self.gates[i]
@@ -135,7 +138,8 @@ def _build_checked(model: Generator) -> FusedGenerator | None:
         with torch.no_grad():
             fused = FusedGenerator(model)
             with torch.inference_mode():
-                got, want = fused(L), model(L).float()
+                codes = (None, model.image_code(L)) if model.arch.context else ()
+                got, want = fused(L, *codes), model(L, *codes).float()
     except (RuntimeError, AttributeError) as error:  # kernels missing in this build
         message = f"fused bf16 convolutions unavailable ({error}); using autocast"
         warnings.warn(message, stacklevel=3)

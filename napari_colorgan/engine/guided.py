@@ -23,8 +23,10 @@ def run_guided(
     intensity: tuple[float, float],
     tiles: TileSettings,
     guidance: Guidance,
+    context: np.ndarray | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
-    """:func:`run_planes` with guidance; a generator of progress returning the colour."""
+    """:func:`run_planes` with guidance (and a context code); a generator of progress
+    returning the colour."""
     if not is_guided(net):
         raise ValueError(
             "hints, reference, samples and temporal need a guided model, e.g. model='guided'"
@@ -36,6 +38,7 @@ def run_guided(
         "hints": maps,
         "follow": _follow_previous if guidance.temporal else None,
         "hint_reach": guidance.hint_reach,
+        "context": context,
     }
     if guidance.samples is None:
         code = palette_code(net, guidance.reference)

@@ -63,13 +63,14 @@ def colorize_lazy(
     tiles: TileSettings,
     *,
     code: np.ndarray | None = None,
+    context: np.ndarray | None = None,
 ) -> da.Array:
     """Lazy ``(..., Y, X, 3)`` float32 colourisation of a dask/zarr array.
 
     ``intensity`` is the global ``(low, high)`` range already computed, ``tiles``
     the settings of :func:`~napari_colorgan.engine.pipeline.colorize` (blend
     ``"none"``), and ``code`` a guided model's colour code (a reference's palette),
-    the same for every chunk.
+    the same for every chunk, as is ``context``, a context model's image code.
     """
     import dask.array as da
 
@@ -88,7 +89,7 @@ def colorize_lazy(
     # a model from a file travels as its path and is loaded once per worker process
     # (load_model caches it); a model built in memory travels pickled with the graph
     model = (net.source, model_device(net).type) if net.source else net
-    task = _BlockTask(intensity, tiles, depth, image.numblocks, code)
+    task = _BlockTask(intensity, tiles, depth, image.numblocks, code, context)
     return da.map_blocks(
         _colorize_block,
         grown,
@@ -111,6 +112,7 @@ class _BlockTask:
     depth: dict[int, int]
     numblocks: tuple[int, ...]
     code: np.ndarray | None
+    context: np.ndarray | None
 
 
 def _colorize_block(
@@ -140,7 +142,9 @@ def _colorize_block(
     out = np.empty((*block.shape, 3), np.float32)
     for index in np.ndindex(block.shape[:-2]):
         gray = to_unit_range(block[index], *task.intensity)
-        steps = plane_steps(net, gray, out[index], tiles, code=task.code, region=tuple(region))
+        steps = plane_steps(
+            net, gray, out[index], tiles, code=task.code, context=task.context, region=tuple(region)
+        )
         for _ in steps:
             pass
     return out[(*crop, slice(None))]

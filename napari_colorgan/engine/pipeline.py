@@ -12,6 +12,7 @@ from ..io.atomic import partial_path
 from ..io.lock import output_lock
 from ..io.scaling import intensity_range, warn_nonfinite
 from ..models.contract import ColorModel, model_device
+from .context import image_code
 from .guided import palette_code, run_guided
 from .planes import run_planes
 from .progress import Progress, drive, staged
@@ -187,8 +188,9 @@ def colorize_with(
     if tiles.blend != "none":
         raise ValueError(f"blend={tiles.blend!r} needs a numpy array; lazy results are exact tiles")
     image = one_gray(image)
-    net, intensity = _prepare(image, pick_model(model, guidance), tiles, normalize)
-    return colorize_lazy(image, net, intensity, tiles, code=palette_code(net, guidance.reference))
+    net, intensity, context = _prepare(image, pick_model(model, guidance), tiles, normalize)
+    code = palette_code(net, guidance.reference)
+    return colorize_lazy(image, net, intensity, tiles, code=code, context=context)
 
 
 def iter_colorize(
@@ -220,11 +222,11 @@ def colorize_steps(
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     image = one_gray(image)
-    net, intensity = _prepare(image, model, tiles, normalize)
+    net, intensity, context = _prepare(image, model, tiles, normalize)
     warn_nonfinite(image)
     if guidance.is_empty:
-        return staged(run_planes(image, net, intensity, tiles), "tile")
-    return staged(run_guided(image, net, intensity, tiles, guidance), "tile")
+        return staged(run_planes(image, net, intensity, tiles, context=context), "tile")
+    return staged(run_guided(image, net, intensity, tiles, guidance, context), "tile")
 
 
 def pick_model(model: Any, guidance: Guidance) -> Any:
@@ -236,8 +238,9 @@ def pick_model(model: Any, guidance: Guidance) -> Any:
 
 def _prepare(
     image: Any, model: Any, tiles: TileSettings, normalize: Any
-) -> tuple[ColorModel, tuple[float, float]]:
-    """Check the input, load the model, compute the global intensity range.
+) -> tuple[ColorModel, tuple[float, float], np.ndarray | None]:
+    """Check the input, load the model, compute the global intensity range and, for a
+    context model, the image code (:func:`~.context.image_code`).
 
     A shipped model also checks that the input resembles its training data and
     warns once if not (:func:`~napari_colorgan.models.domain.check_domain`).
@@ -250,7 +253,7 @@ def _prepare(
     net = as_model(model, tiles.device)
     intensity = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
     check_domain(net, image, intensity)
-    return net, intensity
+    return net, intensity, image_code(net, image, intensity)
 
 
 def colorize_to_file(
@@ -343,8 +346,9 @@ def iter_colorize_to_file(
         partial_path(dst).unlink(missing_ok=True)  # what a killed run left
         model = pick_model(model, guidance)
         if dst.suffix.lower() == ".mp4":
-            net, intensity = _prepare(opened.image, model, tiles, normalize)
-            return (yield from _to_mp4(opened, dst, net, intensity, tiles, guidance, resume))
+            net, intensity, context = _prepare(opened.image, model, tiles, normalize)
+            mp4 = _to_mp4(opened, dst, net, intensity, context, tiles, guidance, resume)
+            return (yield from mp4)
         return (yield from _to_file(opened, dst, model, tiles, guidance, resume, dtype, normalize))
 
 
@@ -386,15 +390,17 @@ def _to_file(
         return _write_samples(dst, rgb, dtype)
     if tiles.blend != "none":
         raise ValueError(f"blend={tiles.blend!r} needs an in-memory output (.png, .jpg)")
-    net, intensity = _prepare(image, model, tiles, normalize)
+    net, intensity, context = _prepare(image, model, tiles, normalize)
     code = palette_code(net, guidance.reference)
-    attrs = {**_record(net, intensity, tiles, code), **opened.attrs}
-    rgb = colorize_lazy(image, net, intensity, tiles, code=code)
+    attrs = {**_record(net, intensity, tiles, code, context), **opened.attrs}
+    rgb = colorize_lazy(image, net, intensity, tiles, code=code, context=context)
     yield from _stream(rgb, opened, dst, dtype, attrs, resume)
     return dst
 
 
-def _record(net: ColorModel, intensity: Any, tiles: TileSettings, code: Any) -> dict:
+def _record(
+    net: ColorModel, intensity: Any, tiles: TileSettings, code: Any, context: Any = None
+) -> dict:
     """What an output's pixels depend on; the input itself is fingerprinted by the sink."""
     from ..models.registry import weights_digest
 
@@ -408,6 +414,8 @@ def _record(net: ColorModel, intensity: Any, tiles: TileSettings, code: Any) -> 
     }
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
+    if context is not None:  # and the same image code
+        attrs["context_code"] = [round(float(v), 6) for v in context]
     return attrs
 
 
@@ -416,6 +424,7 @@ def _to_mp4(
     dst: Path,
     net: ColorModel,
     intensity: tuple[float, float],
+    context: np.ndarray | None,
     tiles: TileSettings,
     guidance: Guidance,
     resume: bool,
@@ -425,9 +434,10 @@ def _to_mp4(
     from .film import colorize_frames
 
     code = palette_code(net, guidance.reference)
-    attrs = {**_record(net, intensity, tiles, code), "temporal": guidance.temporal}
+    attrs = {**_record(net, intensity, tiles, code, context), "temporal": guidance.temporal}
     sink = Mp4Sink(dst, opened.image.shape, opened.fps, attrs, resume=resume)
-    return (yield from colorize_frames(opened.image, sink, net, intensity, tiles, guidance))
+    frames = colorize_frames(opened.image, sink, net, intensity, tiles, guidance, context)
+    return (yield from frames)
 
 
 class _Source:

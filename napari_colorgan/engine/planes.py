@@ -24,14 +24,16 @@ def run_planes(
     *,
     hints: np.ndarray | None = None,
     code: np.ndarray | None = None,
+    context: np.ndarray | None = None,
     follow: Follow | None = None,
     hint_reach: int = HINT_REACH,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Colourise plane by plane into a new array, yielding tile progress.
 
     ``intensity`` is the global ``(low, high)`` range mapped to [0, 1]; ``hints`` are
-    hint maps of the whole image; ``follow`` may return extra hint maps for a plane
-    from what is done already (temporal mode); ``hint_reach`` is
+    hint maps of the whole image; ``context`` a context model's image code
+    (:func:`~.context.image_code`), the same for every plane; ``follow`` may return
+    extra hint maps for a plane from what is done already (temporal mode); ``hint_reach`` is
     :func:`~napari_colorgan.engine.runner.colorize_plane`'s.
     """
     from .runner import plane_steps
@@ -46,7 +48,14 @@ def run_planes(
         if follow is not None:
             plane_hints = follow(gray, index, out, plane_hints)
         steps = plane_steps(
-            net, gray, out[index], tiles, hints=plane_hints, code=code, hint_reach=hint_reach
+            net,
+            gray,
+            out[index],
+            tiles,
+            hints=plane_hints,
+            code=code,
+            context=context,
+            hint_reach=hint_reach,
         )
         for tiles_done, per_plane in steps:
             yield done + tiles_done, per_plane * len(planes)

@@ -121,6 +121,7 @@ def plane_steps(
     *,
     hints: np.ndarray | None = None,
     code: np.ndarray | None = None,
+    context: np.ndarray | None = None,
     hint_reach: int = HINT_REACH,
     region: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> Iterator[tuple[int, int]]:
@@ -129,6 +130,7 @@ def plane_steps(
     ``region`` (``((y0, y1), (x0, x1))``, starts on the stride) is the part of ``out``
     that must be filled; with render scale 1 and no blending the pixels outside it
     are left as they were (a lazy chunk's halo), otherwise all are computed.
+    ``context`` is a context model's image code (:func:`~.context.image_code`).
     """
     render_scale, blend, halo = tiles.render_scale, tiles.blend, tiles.overlap
     if (hints is not None or code is not None) and not is_guided(model):
@@ -142,9 +144,7 @@ def plane_steps(
         if halo is not None:  # the caller's halo is the generator's context
             halo += model.margin
     halo = model.halo() if halo is None else round_up(halo, model.stride)
-    if code is not None:
-        code = torch.as_tensor(code, dtype=torch.float32, device=model_device(model))
-    run = _Run(model, tiles.batch_size, halo, code, tiles.precision)
+    run = _Run(model, tiles.batch_size, halo, (code, context), tiles.precision)
     tile_size = tiles.tile_size_on(run.device)
     if render_scale == 1 and blend == "none":  # fast path: each tile straight to RGB
         L = lightness_plane(gray, model.stride)
@@ -222,7 +222,7 @@ Write = Callable[[Tile, torch.Tensor, torch.Tensor], None]
 
 
 class _Run:
-    """One plane's forward passes: the model, its halo, code and precision, and the batch
+    """One plane's forward passes: the model, its halo, codes and precision, and the batch
     that fits.
 
     The batch size is halved on each out-of-memory error and remembered after.
@@ -233,11 +233,19 @@ class _Run:
         model: ColorModel,
         batch_size: int | None,
         halo: int,
-        code: torch.Tensor | None,
+        codes: tuple[np.ndarray | None, np.ndarray | None],
         precision: str = "auto",
     ):
-        self.model, self.batch_size, self.halo, self.code = model, batch_size, halo, code
+        self.model, self.batch_size, self.halo = model, batch_size, halo
         self.device = model_device(model)
+        # the model's arguments after L: the guided code and the context code, if any
+        codes = [
+            None if c is None else torch.as_tensor(c, dtype=torch.float32, device=self.device)
+            for c in codes
+        ]
+        while codes and codes[-1] is None:
+            codes.pop()
+        self.codes = tuple(codes)
         self.precision: Precision = resolve_precision(precision, self.device)
         self.window: tuple[int, int] = (0, 0)
 
@@ -316,9 +324,8 @@ class _Run:
         cuda = self.device.type == "cuda"
         if cuda:  # from pinned memory the copy runs asynchronously on this thread's stream
             windows = windows.pin_memory().to(self.device, non_blocking=True)
-        code = () if self.code is None else (self.code,)
         # the network at its precision; colour conversion in float32: L stays exact
-        pred = self.precision.forward(self.model, windows, *code)
+        pred = self.precision.forward(self.model, windows, *self.codes)
         with torch.inference_mode():
             for t, p, lw in zip(batch, pred.contiguous(), windows.contiguous()):
                 write(t, lw, p)

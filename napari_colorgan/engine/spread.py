@@ -131,8 +131,8 @@ class HintSpread(nn.Module, ColorModel):
         """The generator's halo plus :attr:`margin`."""
         return round_up(self.model.halo() + self.margin, self.stride)
 
-    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
-        ab = self.model(x) if code is None else self.model(x, code)
+    def forward(self, x: torch.Tensor, *codes: torch.Tensor | None) -> torch.Tensor:
+        ab = self.model(x, *codes)  # the guided code, then a context code, if any
         if x.shape[1] == 1:
             return ab
         # in float32 even under autocast: the blurred hint mass overflows float16

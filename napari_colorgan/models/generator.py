@@ -43,6 +43,12 @@ class GeneratorConfig:
         Take colour guidance besides L: sparse hint maps (a, b, mask) and a global
         colour code (a reference's mean and spread of a and b, and a flag), see
         :mod:`napari_colorgan.guide`. Still a local operator: tiling stays exact.
+    context : int
+        Size of an image-level code (0: none) that a small encoder computes once per
+        image from a low-resolution view of all of it
+        (:mod:`napari_colorgan.engine.context`) and that
+        scales and shifts the coarse decoder features (FiLM); every tile gets the
+        same code, so tiling stays exact.
     """
 
     widths: tuple[int, ...] = (16, 32, 64, 96)
@@ -50,12 +56,15 @@ class GeneratorConfig:
     mode: str = "colorize"
     attention: bool = True
     guided: bool = False
+    context: int = 0
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if len(self.widths) < 2 or min(self.widths) < 1:
             raise ValueError(f"widths needs at least two positive levels, got {self.widths}")
+        if self.context < 0:
+            raise ValueError(f"context must be >= 0, got {self.context}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -64,7 +73,8 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
-        known = {k: d[k] for k in ("widths", "blocks", "mode", "attention", "guided") if k in d}
+        names = ("widths", "blocks", "mode", "attention", "guided", "context")
+        known = {k: d[k] for k in names if k in d}
         known["widths"] = tuple(known.get("widths", cls.widths))
         return cls(**known)
 
@@ -147,6 +157,13 @@ class Generator(nn.Module, ColorModel):
         self.head = nn.Conv2d(w[0], 2 if config.mode == "colorize" else 3, 3, padding=1)
         nn.init.zeros_(self.head.bias)
         self.head.weight.data.mul_(0.1)
+        if config.context:
+            self.context_encoder = ContextEncoder(config.context)
+            # per coarse level (1 .. n-1), a scale and shift from the code; zero: no effect
+            self.film = nn.ModuleList(nn.Linear(config.context, 2 * c) for c in w[1:])
+            for layer in self.film:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     HINT_CHANNELS, CODE_SIZE = 3, 5
 
@@ -189,7 +206,9 @@ class Generator(nn.Module, ColorModel):
         half = (self.receptive_field() + 1) // 2
         return math.ceil(half / self.stride) * self.stride
 
-    def forward(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, L: torch.Tensor, code: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Predict chroma or colour from lightness (and, when guided, hints and a code).
 
         Parameters
@@ -200,6 +219,9 @@ class Generator(nn.Module, ColorModel):
             b / AB_SCALE and the hint mask.
         code : torch.Tensor, optional
             A guided model's ``(N, 5)`` or ``(5,)`` colour code (default: none).
+        context : torch.Tensor, optional
+            A context model's ``(N, K)`` or ``(K,)`` image code from
+            :meth:`image_code` (default: zeros, the model without context).
 
         Returns
         -------
@@ -212,8 +234,10 @@ class Generator(nn.Module, ColorModel):
             x = enc(x)
             skips.append(x)
             x = down(x)
+        films = self.films(context, x.shape[0])
         x = self.bottleneck(x)
         for i in reversed(range(len(skips))):
+            x = films[i](x)
             x = self.ups[i](x)
             skip = self.gates[i](skips[i], x) if self.arch.attention else skips[i]
             # the 1x1 fusion of cat(x, skip), as two convolutions: no concatenated copy
@@ -221,6 +245,26 @@ class Generator(nn.Module, ColorModel):
             fused = F.conv2d(x, w[:, :c]) + F.conv2d(skip, w[:, c:], self.fuse[i].bias)
             x = self.decoders[i](fused)
         return self.outputs(self.head(F.leaky_relu(x, 0.1, inplace=True)))
+
+    def image_code(self, view: torch.Tensor) -> torch.Tensor:
+        """The ``(1, K)`` context code of an image from its low-resolution view.
+
+        ``view`` is ``(h, w)`` or ``(1, 1, h, w)`` lightness in [0, 100], as
+        :func:`~.context.context_view` makes it.
+        """
+        if not self.arch.context:
+            raise ValueError("this model takes no image context (its config has context = 0)")
+        view = view.reshape(1, 1, *view.shape[-2:]).to(self.head.weight)
+        return self.context_encoder(view / 50 - 1)
+
+    def films(self, context: torch.Tensor | None, n: int) -> list:
+        """What each coarse level's features (bottleneck, decoders 1 .. n-2) go through
+        before upsampling: identity, or the context code's FiLM."""
+        levels = len(self.arch.widths) - 1
+        if not self.arch.context or context is None:
+            return [_identity] * levels
+        context = context.to(self.head.weight).reshape(-1, self.arch.context).expand(n, -1)
+        return [_Film(layer(context)) for layer in self.film]
 
     def inputs(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         """The stem's input: L scaled to [-1, 1], then (guided) the hints and code maps."""
@@ -247,6 +291,55 @@ class Generator(nn.Module, ColorModel):
             code = x.new_zeros(n, self.CODE_SIZE)
         code = code.to(x).reshape(-1, self.CODE_SIZE).expand(n, -1)
         return hints, code[:, :, None, None].expand(-1, -1, h, w)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class _Film:
+    """``x * (1 + scale) + shift``, per sample and channel, from a FiLM layer's output."""
+
+    def __init__(self, params: torch.Tensor):
+        scale, shift = params[:, :, None, None].chunk(2, dim=1)
+        self.scale, self.shift = 1 + scale, shift
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype))
+
+
+class ContextEncoder(nn.Module):
+    """A low-resolution view of a whole image to a code: strided convolutions, then the
+    mean and spread of the features over the view (any view size), then a linear map."""
+
+    def __init__(self, size: int, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width // 2, 3, stride=2, padding=1),
+            _act(),
+            nn.Conv2d(width // 2, width, 3, stride=2, padding=1),
+            _act(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            _act(),
+        )
+        self.project = nn.Linear(2 * width, size)
+
+    def forward(self, view: torch.Tensor) -> torch.Tensor:
+        f = self.features(view).flatten(2)
+        return self.project(torch.cat([f.mean(2), f.std(2, correction=0)], 1))
+
+
+def with_context(generator: Generator, size: int = 16) -> Generator:
+    """A copy of a trained generator with an image-level context code of ``size``.
+
+    The FiLM layers start at zero, so the copy predicts exactly what ``generator``
+    does until it is trained.
+    """
+    config = GeneratorConfig.from_dict({**generator.arch.to_dict(), "context": size})
+    model = Generator(config)
+    model.load_state_dict(generator.state_dict(), strict=False)  # all but the new layers
+    model.provenance = dict(generator.provenance)
+    return model
 
 
 def with_guidance(generator: Generator) -> Generator:

@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from ..color import rgb_to_lab
+from ..engine.context import view_stride
 from ..io.scaling import to_unit_float
 
 
@@ -119,12 +120,20 @@ class PatchSampler:
     square root of their area, so that one large slide does not drown the small
     photographs). Deterministic for a given ``seed``; :meth:`state` and
     :meth:`set_state` save and restore the random stream for an exact resume.
+    With ``views``, each patch also comes with a context view (see :meth:`sample`).
     """
 
     def __init__(
-        self, images, patch: int = 128, seed: int = 0, augment: Augment = Augment(), weights=None
+        self,
+        images,
+        patch: int = 128,
+        seed: int = 0,
+        augment: Augment = Augment(),
+        weights=None,
+        views: bool = False,
     ):
         self.images = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
+        self.lightness = [rgb_to_lab(im[None])[0, 0] for im in self.images] if views else None
         small = [im for im in self.images if min(im.shape[1:]) < patch]
         if small:
             raise ValueError(
@@ -146,7 +155,7 @@ class PatchSampler:
         """Continue the random stream from a :meth:`state`."""
         self.rng.set_state(state)
 
-    def _crop(self, index: int | None = None) -> tuple[torch.Tensor, int]:
+    def _crop(self, index: int | None = None) -> tuple[torch.Tensor, int, tuple[int, int]]:
         rng, p = self.rng, self.patch
         if index is None:
             index = int(torch.multinomial(self.weights, 1, generator=rng))
@@ -155,25 +164,51 @@ class PatchSampler:
         x = int(torch.randint(im.shape[2] - p + 1, (1,), generator=rng))
         crop = im[:, y : y + p, x : x + p]
         crop = torch.rot90(crop, int(torch.randint(4, (1,), generator=rng)), dims=(1, 2))
-        return (crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop), index
+        return (crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop), index, (y, x)
+
+    def _view(self, index: int, corner: tuple[int, int]) -> torch.Tensor:
+        """The context view (L, block means) of the whole image or, half of the time, of
+        a random part of it, from a quarter of each side up, that holds the patch."""
+        L, rng, p = self.lightness[index], self.rng, self.patch
+        sides = []
+        for n in L.shape:
+            least = min(n, max(p, n // 4))
+            sides.append(
+                n
+                if torch.rand((), generator=rng) < 0.5
+                else int(torch.randint(least, n + 1, (1,), generator=rng))
+            )
+        starts = []
+        for at, side, n in zip(corner, sides, L.shape):
+            low, high = max(0, at + p - side), min(at, n - side)
+            starts.append(int(torch.randint(low, high + 1, (1,), generator=rng)))
+        (y, x), (h, w) = starts, sides
+        region = L[None, None, y : y + h, x : x + w]
+        s = view_stride((h, w))
+        return F.avg_pool2d(region, s)[0, 0] if min(h, w) >= s else region[0, 0]
 
     def sample(self, batch: int, rank: int = 0, world: int = 1, references: bool = False):
         """Return ``(L_input, L_true, ab_true)``, each ``(batch // world, C, patch, patch)``.
 
         Every process of a data-parallel run draws the same global batch and keeps
         its own ``rank``-th part, so the union over ranks is the single-process batch.
-        With ``references``, a fourth item holds the ab of another crop of the same
-        image per sample: the reference a guided generator learns to follow.
+        With ``references``, a next item holds the ab of another crop of the same
+        image per sample: the reference a guided generator learns to follow. A
+        sampler made with ``views`` adds a last item: a list of each patch's context
+        view, ``(h, w)`` L in [0, 100], as the engine makes them from a whole image
+        (:func:`~napari_colorgan.engine.context.context_view`).
         """
         part = slice(rank * batch // world, (rank + 1) * batch // world)
         crops = [self._crop() for _ in range(batch)]
-        rgb = torch.stack([c for c, _ in crops][part])
+        rgb = torch.stack([c for c, _, _ in crops][part])
         lab = rgb_to_lab(rgb)
         L, ab = lab[:, :1], lab[:, 1:]
         out = (self._augment(L, batch, part), L, ab)
         if references:
-            refs = [self._crop(i)[0] for _, i in crops]
+            refs = [self._crop(i)[0] for _, i, _ in crops]
             out += (rgb_to_lab(torch.stack(refs[part]))[:, 1:],)
+        if self.lightness is not None:
+            out += ([self._view(i, corner) for _, i, corner in crops][part],)
         return out
 
     def _draw(self, n: int, part: slice, *shape) -> torch.Tensor:

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from ..color import AB_SCALE
 from ..engine.precision import PRECISIONS, Precision, resolve_precision
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
-from ..models.generator import SIZES, Generator, GeneratorConfig, with_guidance
+from ..models.generator import SIZES, Generator, GeneratorConfig, with_context, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -62,6 +62,9 @@ class TrainConfig:
     """``"colorize"`` predicts ab for the input's L; ``"translate"`` predicts sRGB."""
     guided: bool = False
     """Train the guided variant (hint maps and a reference code as inputs)."""
+    context: int = 0
+    """Size of an image-level context code (0: none); from a base without one, the
+    code's layers start at zero (the base's predictions)."""
     base: str = ""
     """A trained model (name or path) to start from; empty starts from scratch."""
     steps: int = 4000
@@ -233,9 +236,11 @@ class Trainer:
             discriminator = load_discriminator(c.base) if self.adversarial else None
         if generator is None:
             arch = {**SIZES[c.size].to_dict(), "mode": c.mode, "guided": c.guided}
-            generator = Generator(GeneratorConfig.from_dict(arch))
+            generator = Generator(GeneratorConfig.from_dict({**arch, "context": c.context}))
         if c.guided and not generator.arch.guided:
             generator = with_guidance(generator)
+        if c.context and not generator.arch.context:
+            generator = with_context(generator, c.context)
         self.G = generator.to(self.device).train()
         self.D = None
         if self.adversarial:
@@ -247,7 +252,9 @@ class Trainer:
         self.opt_d = None
         if self.D is not None:
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(0.5, 0.999))
-        self.sampler = PatchSampler(images, c.patch, c.seed, Augment(**c.augment), weights)
+        views = bool(self.G.arch.context)
+        augment = Augment(**c.augment)
+        self.sampler = PatchSampler(images, c.patch, c.seed, augment, weights, views=views)
         self.rng = torch.Generator().manual_seed(c.seed + 1)  # WGAN-GP mixing weights
         self.vgg = (
             losses.VGGFeatures.from_file(c.perceptual).to(self.device) if c.perceptual else None
@@ -313,7 +320,7 @@ class Trainer:
         guided = self.G.arch.guided
         batch = self.sampler.sample(c.batch, self.rank, self.world, references=guided)
         L_in, L, ab = (t.to(self.device) for t in batch[:3])
-        code = None
+        code = context = None
         if guided:
             hints = random_hints(ab, c.batch, self._part(), self.rng)
             code = codes_from(batch[3], c.batch, self._part(), self.rng).to(self.device)
@@ -324,7 +331,9 @@ class Trainer:
         scale = 1 / AB_SCALE if self.G.mode == "colorize" else 1.0
         autocast = self.precision.autocast
         with autocast():
-            fake = self.G(L_in, code).float()
+            if self.G.arch.context:  # each patch's code from its own view
+                context = torch.cat([self.G.image_code(v.to(self.device)) for v in batch[-1]])
+            fake = self.G(L_in, code, context).float()
         logs = {}
         adversarial = self.D is not None and self.step >= c.warmup
         if adversarial:
@@ -476,10 +485,15 @@ class Trainer:
 
         if not hasattr(self, "_sample_batch"):
             rgb = [im.permute(1, 2, 0).numpy() for im in self.sampler.images]
-            fixed = PatchSampler(rgb, self.config.patch, self.config.seed + 2)
+            views = bool(self.G.arch.context)
+            fixed = PatchSampler(rgb, self.config.patch, self.config.seed + 2, views=views)
             self._sample_batch = fixed.sample(n)
-        L_in, L, ab = (t.to(self.device) for t in self._sample_batch)
-        fake = self._as_rgb(L, self.G_ema(L_in).float())
+        L_in, L, ab = (t.to(self.device) for t in self._sample_batch[:3])
+        context = None
+        if self.G.arch.context:
+            views = self._sample_batch[-1]
+            context = torch.cat([self.G_ema.image_code(v.to(self.device)) for v in views])
+        fake = self._as_rgb(L, self.G_ema(L_in, None, context).float())
         gray = (L / 100).expand(-1, 3, -1, -1)
         rows = [
             torch.cat(list(x), dim=2) for x in (gray, fake, self._as_rgb(L, self._target(L, ab)))

@@ -1,0 +1,68 @@
+"""The image-level context code: one low-resolution view of the whole input, one code.
+
+A context model (``GeneratorConfig.context > 0``) reads, besides each tile, a code
+computed once per image from a view of all of it, so that every tile knows whether it
+is H&E or IHC, sky or tissue. The view is the lightness averaged over blocks of
+``s x s`` pixels, ``s`` the smallest stride that brings the longer side to at most
+:data:`VIEW_SIDE` pixels; training draws its views the same way
+(:meth:`~napari_colorgan.train.data.PatchSampler.sample`). A stack's code comes from
+its middle plane. Dask and zarr inputs are read chunk by chunk, never whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..color import gray_to_lightness
+from ..io.scaling import to_unit_range
+from ..models.contract import ColorModel, model_device
+
+VIEW_SIDE = 128
+"""Longest side of a context view, in pixels."""
+
+
+def view_stride(shape: tuple[int, ...]) -> int:
+    """The block size that brings an image of ``shape`` (..., Y, X) to its view."""
+    return max(1, -(-max(shape[-2:]) // VIEW_SIDE))
+
+
+def context_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
+    """The ``(h, w)`` float32 view, L in [0, 100], of ``image``'s middle plane.
+
+    Parameters
+    ----------
+    image : array-like, shape (..., Y, X)
+        numpy, dask or zarr; read in strips of whole blocks.
+    intensity : (float, float)
+        The global range mapped to [0, 1], as for the tiles.
+    """
+    import dask.array as da
+
+    from .lazy import as_dask, is_lazy
+
+    plane = image[tuple(n // 2 for n in image.shape[:-2])]
+    s = view_stride(plane.shape)
+    h, w = (plane.shape[0] // s) * s, (plane.shape[1] // s) * s
+    if h == 0 or w == 0:  # smaller than one block along an axis: one block of all of it
+        s, h, w = 1, *plane.shape
+    plane = as_dask(plane) if is_lazy(plane) else da.from_array(np.asarray(plane))
+    strips = plane[:h, :w].rechunk((max(s, (4 << 20) // max(w, 1) // s * s), w))
+
+    def lightness(block: np.ndarray) -> np.ndarray:
+        gray = torch.from_numpy(to_unit_range(block, *intensity))
+        return gray_to_lightness(gray).numpy()
+
+    L = strips.map_blocks(lightness, dtype=np.float32)
+    return da.coarsen(np.mean, L, {0: s, 1: s}).compute(scheduler="threads").astype(np.float32)
+
+
+def image_code(net: ColorModel, image: Any, intensity: tuple[float, float]) -> np.ndarray | None:
+    """A context model's code for ``image`` (float32, ``(K,)``); None for other models."""
+    if not getattr(net.arch, "context", 0):
+        return None
+    view = torch.from_numpy(context_view(image, intensity)).to(model_device(net))
+    with torch.inference_mode():
+        return net.image_code(view)[0].float().cpu().numpy()
