@@ -116,3 +116,14 @@ def test_a_context_run_trains_saves_and_loads(tmp_path):
     assert model.arch.context == 4
     out = ncg.colorize(ncg.to_gray(skimage.data.coffee()), model)
     assert out.shape == (400, 600, 3) and np.isfinite(out).all()
+
+
+def test_the_exported_graph_computes_each_images_code(context_model, ihc_gray, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    path = ncg.export_model(context_model, tmp_path / "ctx.onnx", format="onnx")
+    session = onnxruntime.InferenceSession(str(path))
+    for crop in (ihc_gray[:200, :328], ihc_gray[100:400, 50:190]):  # two sizes, two codes
+        gray = np.ascontiguousarray(crop, dtype=np.float32)
+        (rgb,) = session.run(None, {"gray": gray[None, None]})
+        want = ncg.colorize(gray, context_model, normalize="none", precision="float32")
+        assert np.abs(rgb[0].transpose(1, 2, 0) - want).max() < 1e-4

@@ -57,8 +57,9 @@ def export_model(
     precision="float32")`` does: L is the sRGB lightness of ``(g, g, g)``, the
     plane is padded by edge replication to a multiple of the model's stride (8
     for the shipped models) and cropped back, and in ``colorize`` mode the chroma
-    of out-of-gamut pixels is reduced so that L is kept. Scale the input to
-    [0, 1] first (uint8: divide by 255).
+    of out-of-gamut pixels is reduced so that L is kept. A context model's code is
+    computed in the graph from each input image, as ``colorize`` does. Scale the
+    input to [0, 1] first (uint8: divide by 255).
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")

@@ -247,14 +247,14 @@ class Generator(nn.Module, ColorModel):
         return self.outputs(self.head(F.leaky_relu(x, 0.1, inplace=True)))
 
     def image_code(self, view: torch.Tensor) -> torch.Tensor:
-        """The ``(1, K)`` context code of an image from its low-resolution view.
+        """The ``(N, K)`` context codes of images from their low-resolution views.
 
-        ``view`` is ``(h, w)`` or ``(1, 1, h, w)`` lightness in [0, 100], as
-        :func:`~.context.context_view` makes it.
+        ``view`` is one ``(h, w)`` or ``(N, 1, h, w)`` lightness in [0, 100], as
+        :func:`~napari_colorgan.engine.context.context_view` makes it.
         """
         if not self.arch.context:
             raise ValueError("this model takes no image context (its config has context = 0)")
-        view = view.reshape(1, 1, *view.shape[-2:]).to(self.head.weight)
+        view = view.reshape(-1, 1, *view.shape[-2:]).to(self.head.weight)
         return self.context_encoder(view / 50 - 1)
 
     def films(self, context: torch.Tensor | None, n: int) -> list:
