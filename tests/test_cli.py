@@ -109,13 +109,17 @@ def test_evaluate_json(capsys):
     assert de["model"] < de["gray"] and de["model"] < de["mean-chroma"]
 
 
-def test_train_flags_override_the_recipe(tmp_path, capsys):
-    recipe = tmp_path / "tiny.toml"
+def _tiny_recipe(folder, steps: int):
+    recipe = folder / "tiny.toml"
     recipe.write_text(
-        "[train]\nsteps = 50\nwarmup = 1\nbatch = 2\npatch = 32\nseed = 0\n"
+        f"[train]\nsteps = {steps}\nwarmup = 1\nbatch = 2\npatch = 32\nseed = 0\n"
         '[[data]]\nsource = "skimage:coffee"\n'
     )
-    out = tmp_path / "tiny.safetensors"
+    return recipe, folder / "tiny.safetensors"
+
+
+def test_train_flags_override_the_recipe(tmp_path, capsys):
+    recipe, out = _tiny_recipe(tmp_path, steps=50)
     flags = ["--steps", "3", "--seed", "7", "--precision", "float32", "--threads", "1"]
     assert main(["train", str(recipe), "--out", str(out), *flags]) == 0
     provenance = ncg.load_model(out).provenance
@@ -125,12 +129,7 @@ def test_train_flags_override_the_recipe(tmp_path, capsys):
 
 
 def test_train_command_writes_weights(tmp_path, capsys):
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(
-        "[train]\nsteps = 2\nwarmup = 1\nbatch = 2\npatch = 32\n"
-        '[[data]]\nsource = "skimage:coffee"\n'
-    )
-    out = tmp_path / "tiny.safetensors"
+    recipe, out = _tiny_recipe(tmp_path, steps=2)
     assert main(["train", str(recipe), "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert (
