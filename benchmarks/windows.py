@@ -8,7 +8,7 @@ tile's pixels are useful, so small tiles pay for their halo and large ones for
 activations that leave the cache. The input is real: scikit-image's retina as gray,
 cropped to the window. Rows:
   precision  fp32 (channels_last model and input, as the engine runs) or
-             bf16 (torch.autocast("cpu", bfloat16), channels_last)
+             bf16 (the engine's: fused oneDNN convolutions, engine/fused.py)
   threads    1: one forward on one thread; 2: one forward on two intra-op threads;
              2x1: two forwards in parallel, one thread each (the engine's CPU layout)
   batch      windows per forward
