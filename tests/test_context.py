@@ -94,9 +94,10 @@ def test_training_views_follow_the_engines_recipe():
     *_, views = sampler.sample(6)
     assert len(views) == 6
     for view in views:
-        assert max(view.shape) <= VIEW_SIDE and min(view.shape) >= 64 // 5  # a patch at least
+        assert max(view.shape) <= VIEW_SIDE
+        assert min(view.shape) >= 100 // 5  # a quarter of a side at least
         assert 0 <= float(view.min()) and float(view.max()) <= 100
-    whole = [v for v in views if v.shape == (400 // 5, 600 // 5)]  # stride 5 for 600 px
+    whole = [v for v in views if sorted(v.shape) == [400 // 5, 600 // 5]]  # stride 5: 600 px
     assert whole  # about half the views are of the whole image, as the engine's view
     again = PatchSampler([coffee], patch=64, seed=3, views=True).sample(6)[-1]
     assert all(torch.equal(a, b) for a, b in zip(views, again))  # seeded

@@ -155,7 +155,7 @@ class PatchSampler:
         """Continue the random stream from a :meth:`state`."""
         self.rng.set_state(state)
 
-    def _crop(self, index: int | None = None) -> tuple[torch.Tensor, int, tuple[int, int]]:
+    def _crop(self, index: int | None = None) -> tuple[torch.Tensor, int]:
         rng, p = self.rng, self.patch
         if index is None:
             index = int(torch.multinomial(self.weights, 1, generator=rng))
@@ -164,28 +164,28 @@ class PatchSampler:
         x = int(torch.randint(im.shape[2] - p + 1, (1,), generator=rng))
         crop = im[:, y : y + p, x : x + p]
         crop = torch.rot90(crop, int(torch.randint(4, (1,), generator=rng)), dims=(1, 2))
-        return (crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop), index, (y, x)
+        return (crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop), index
 
-    def _view(self, index: int, corner: tuple[int, int]) -> torch.Tensor:
-        """The context view (L, block means) of the whole image or, half of the time, of
-        a random part of it, from a quarter of each side up, that holds the patch."""
-        L, rng, p = self.lightness[index], self.rng, self.patch
-        sides = []
-        for n in L.shape:
-            least = min(n, max(p, n // 4))
-            sides.append(
-                n
-                if torch.rand((), generator=rng) < 0.5
-                else int(torch.randint(least, n + 1, (1,), generator=rng))
-            )
-        starts = []
-        for at, side, n in zip(corner, sides, L.shape):
-            low, high = max(0, at + p - side), min(at, n - side)
-            starts.append(int(torch.randint(low, high + 1, (1,), generator=rng)))
-        (y, x), (h, w) = starts, sides
-        region = L[None, None, y : y + h, x : x + w]
+    def _view(self, index: int) -> torch.Tensor:
+        """The context view (L, block means) of image ``index``: of all of it or, half of
+        the time, of a random part of it (a quarter of each side or more, anywhere),
+        flipped and turned at random. Any part of an image must give its code, so the
+        code learns the image's kind, not where a patch lies in it."""
+        L, rng = self.lightness[index], self.rng
+        whole = torch.rand((), generator=rng) < 0.5
+        sides = [
+            n if whole else int(torch.randint(max(1, n // 4), n + 1, (1,), generator=rng))
+            for n in L.shape
+        ]
+        y, x = (
+            int(torch.randint(n - side + 1, (1,), generator=rng)) for n, side in zip(L.shape, sides)
+        )
+        h, w = sides
         s = view_stride((h, w))
-        return F.avg_pool2d(region, s)[0, 0] if min(h, w) >= s else region[0, 0]
+        region = L[None, None, y : y + h, x : x + w]
+        view = F.avg_pool2d(region, s)[0, 0] if min(h, w) >= s else region[0, 0]
+        view = torch.rot90(view, int(torch.randint(4, (1,), generator=rng)))
+        return view.flip(1) if torch.rand((), generator=rng) < 0.5 else view
 
     def sample(self, batch: int, rank: int = 0, world: int = 1, references: bool = False):
         """Return ``(L_input, L_true, ab_true)``, each ``(batch // world, C, patch, patch)``.
@@ -200,15 +200,15 @@ class PatchSampler:
         """
         part = slice(rank * batch // world, (rank + 1) * batch // world)
         crops = [self._crop() for _ in range(batch)]
-        rgb = torch.stack([c for c, _, _ in crops][part])
+        rgb = torch.stack([c for c, _ in crops][part])
         lab = rgb_to_lab(rgb)
         L, ab = lab[:, :1], lab[:, 1:]
         out = (self._augment(L, batch, part), L, ab)
         if references:
-            refs = [self._crop(i)[0] for _, i, _ in crops]
+            refs = [self._crop(i)[0] for _, i in crops]
             out += (rgb_to_lab(torch.stack(refs[part]))[:, 1:],)
         if self.lightness is not None:
-            out += ([self._view(i, corner) for _, i, corner in crops][part],)
+            out += ([self._view(i) for _, i in crops][part],)
         return out
 
     def _draw(self, n: int, part: slice, *shape) -> torch.Tensor:
