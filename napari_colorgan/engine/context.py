@@ -29,6 +29,22 @@ def view_stride(shape: tuple[int, ...]) -> int:
     return max(1, -(-max(shape[-2:]) // VIEW_SIDE))
 
 
+def block_view(L: torch.Tensor) -> torch.Tensor:
+    """The view of a ``(..., h, w)`` lightness tensor, by the same rule as
+    :func:`context_view`: means over blocks of :func:`view_stride` pixels.
+
+    Written with reshapes, so that in a traced graph (the export) the block size
+    follows the input's size; training draws its views with it too.
+    """
+    h, w = L.shape[-2], L.shape[-1]
+    s = (torch.maximum(torch.as_tensor(h), torch.as_tensor(w)) + VIEW_SIDE - 1) // VIEW_SIDE
+    rows, cols = h // s, w // s
+    if rows == 0 or cols == 0:  # smaller than one block along an axis: all of it
+        return L
+    blocks = L[..., : rows * s, : cols * s].reshape(*L.shape[:-2], rows, s, cols, s)
+    return blocks.mean((-3, -1))
+
+
 def context_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
     """The ``(h, w)`` float32 view, L in [0, 100], of ``image``'s middle plane.
 
@@ -48,7 +64,7 @@ def context_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
     h, w = (plane.shape[0] // s) * s, (plane.shape[1] // s) * s
     if h == 0 or w == 0:  # smaller than one block along an axis: one block of all of it
         s, h, w = 1, *plane.shape
-    plane = as_dask(plane) if is_lazy(plane) else da.from_array(np.asarray(plane))
+    plane = as_dask(plane if is_lazy(plane) else np.asarray(plane))
     strips = plane[:h, :w].rechunk((max(s, (4 << 20) // max(w, 1) // s * s), w))
 
     def lightness(block: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..color import gray_to_lightness, lab_to_rgb
-from ..engine.context import VIEW_SIDE
+from ..engine.context import block_view
 from ..io.atomic import atomic_write
 
 # ONNX opset: onnxruntime >= 1.14, OpenCV DNN and the Java/JS runtimes all run 17
@@ -56,24 +56,11 @@ class GrayToRGB(nn.Module):
         h, w = L.shape[-2], L.shape[-1]
         s = self.stride
         padded = F.pad(L, (0, (w + s - 1) // s * s - w, 0, (h + s - 1) // s * s - h), "replicate")
-        codes = (None, self.generator.image_code(_view(L))) if self.context else ()
+        codes = (None, self.generator.image_code(block_view(L))) if self.context else ()
         pred = self.generator(padded, *codes)[..., :h, :w]
         if not self.colorize:
             return pred.clamp(0, 1)
         return _in_gamut(L, pred)
-
-
-def _view(L: torch.Tensor) -> torch.Tensor:
-    """Each image's context view, as :func:`~napari_colorgan.engine.context.context_view`
-    makes it: block means of L, the longer side brought to at most ``VIEW_SIDE``.
-
-    Written with reshapes, so the block size follows the input's size in a traced graph.
-    """
-    h, w = L.shape[-2], L.shape[-1]
-    s = (torch.maximum(torch.as_tensor(h), torch.as_tensor(w)) + VIEW_SIDE - 1) // VIEW_SIDE
-    rows, cols = h // s, w // s
-    blocks = L[..., : rows * s, : cols * s].reshape(L.shape[0], 1, rows, s, cols, s)
-    return blocks.mean((3, 5))
 
 
 def _in_gamut(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from ..color import rgb_to_lab
-from ..engine.context import view_stride
+from ..engine.context import block_view
 from ..io.scaling import to_unit_float
 
 
@@ -180,10 +180,7 @@ class PatchSampler:
         y, x = (
             int(torch.randint(n - side + 1, (1,), generator=rng)) for n, side in zip(L.shape, sides)
         )
-        h, w = sides
-        s = view_stride((h, w))
-        region = L[None, None, y : y + h, x : x + w]
-        view = F.avg_pool2d(region, s)[0, 0] if min(h, w) >= s else region[0, 0]
+        view = block_view(L[y : y + sides[0], x : x + sides[1]])
         view = torch.rot90(view, int(torch.randint(4, (1,), generator=rng)))
         return view.flip(1) if torch.rand((), generator=rng) < 0.5 else view
 

@@ -331,8 +331,8 @@ class Trainer:
         scale = 1 / AB_SCALE if self.G.mode == "colorize" else 1.0
         autocast = self.precision.autocast
         with autocast():
-            if self.G.arch.context:  # each patch's code from its own view
-                context = torch.cat([self.G.image_code(v.to(self.device)) for v in batch[-1]])
+            if self.G.arch.context:
+                context = self._image_codes(self.G, batch[-1])
             fake = self.G(L_in, code, context).float()
         logs = {}
         adversarial = self.D is not None and self.step >= c.warmup
@@ -373,6 +373,10 @@ class Trainer:
         self._update_ema()
         self.step += 1
         return self._reduce(logs)
+
+    def _image_codes(self, generator: Generator, views: list[torch.Tensor]) -> torch.Tensor:
+        """Each patch's context code, from its own view (views differ in size)."""
+        return torch.cat([generator.image_code(v.to(self.device)) for v in views])
 
     def _part(self) -> slice:
         b = self.config.batch
@@ -491,8 +495,7 @@ class Trainer:
         L_in, L, ab = (t.to(self.device) for t in self._sample_batch[:3])
         context = None
         if self.G.arch.context:
-            views = self._sample_batch[-1]
-            context = torch.cat([self.G_ema.image_code(v.to(self.device)) for v in views])
+            context = self._image_codes(self.G_ema, self._sample_batch[-1])
         fake = self._as_rgb(L, self.G_ema(L_in, None, context).float())
         gray = (L / 100).expand(-1, 3, -1, -1)
         rows = [
