@@ -205,11 +205,11 @@ def _add_finetune(f: argparse.ArgumentParser) -> None:
 
 
 def _add_export(x: argparse.ArgumentParser) -> None:
+    from .export import FORMATS  # no torch: the parser stays fast
+
     x.add_argument("model", help="shipped name or .safetensors path")
     x.add_argument("out", type=Path, help="file to write: .zip (bioimageio) or .onnx (onnx)")
-    x.add_argument(
-        "--format", choices=("bioimageio", "onnx"), default="bioimageio", help="default: bioimageio"
-    )
+    x.add_argument("--format", choices=FORMATS, default="bioimageio", help="default: bioimageio")
     x.add_argument(
         "--sample",
         type=Path,
