@@ -12,6 +12,7 @@ sky position (:func:`wcs_cards`).
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,9 @@ def _astropy_fits() -> Any:
             "reading FITS needs astropy: pip install 'napari-colorgan[astro]'"
         ) from None
     return fits
+
+
+_READING = threading.Lock()
 
 
 @lru_cache(maxsize=16)
@@ -103,8 +107,9 @@ class FitsSection:
         self.token = tokenize(path, hdu, stat.st_mtime_ns, stat.st_size)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        block = _hdul(self.path)[self.hdu].section[key]
-        return np.asarray(block).astype(self.dtype, copy=False)
+        with _READING:  # one open file per process: its seek and read are not thread-safe
+            block = np.asarray(_hdul(self.path)[self.hdu].section[key])
+        return block.astype(self.dtype, copy=False)
 
 
 def open_fits(path: str | os.PathLike) -> Any:
