@@ -1,6 +1,7 @@
 """A few real training steps: the trainer learns, stays finite, saves loadable weights."""
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from napari_colorgan.models.registry import WeightsError, read_metadata
 from napari_colorgan.train.data import Augment, PatchSampler, load_source
 from napari_colorgan.train.evaluate import evaluate_model
 from napari_colorgan.train.losses import VGGFeatures
-from napari_colorgan.train.recipe import run_recipe
+from napari_colorgan.train.recipe import heldout_images, run_recipe
 from napari_colorgan.train.trainer import TrainConfig, Trainer, TrainingDiverged
 
 HERE = Path(__file__).resolve().parent
@@ -83,14 +84,14 @@ def _state(trainer) -> dict:
 
 
 def test_resume_is_bit_exact(astronaut, tmp_path):
-    """2N steps in one go equal N steps, a checkpoint, a fresh process state and N more."""
+    """2N steps in one go equal N steps, a checkpoint, a fresh process state and N more;
+    a run that ended at N steps is continued to 2N the same way."""
     config = _tiny(steps=6, warmup=2, r1_every=2, augment={"noise": 0.05, "gamma": 1.5})
     whole = Trainer(config, [astronaut])
     whole.fit(progress=False)
 
-    first = Trainer(config, [astronaut])
-    for _ in range(3):
-        first.train_step()
+    first = Trainer(dataclasses.replace(config, steps=3), [astronaut])
+    first.fit(progress=False)
     first.save_checkpoint(tmp_path / "run.checkpoint.safetensors")
     del first
     torch.manual_seed(123)  # the global stream must not matter
@@ -321,3 +322,25 @@ def test_unknown_recipe_keys(tmp_path):
     recipe.write_text("[train]\nsteps = 4\nlearning_rate = 3\n")
     with pytest.raises(ValueError, match="learning_rate"):
         TrainConfig.from_toml(recipe)
+
+
+def test_heldout_video_is_one_image_of_its_frames_under_its_own_name(tmp_path):
+    """A held-out clip's frames stand side by side as one truth; the entries after it
+    keep their own images (they were once paired with the clip's later frames)."""
+    import av
+
+    chelsea = load_source("skimage:chelsea")
+    frames = [(chelsea[:64, 8 * i : 8 * i + 96] * 255).astype(np.uint8) for i in range(6)]
+    with av.open(str(tmp_path / "clip.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.height, stream.width, stream.pix_fmt = 64, 96, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    specs = [{"source": "video:clip.mp4", "frames": [0.5, 1.0]}, {"source": "skimage:coffee"}]
+    held = heldout_images(specs, tmp_path)
+    assert list(held) == ["video:clip.mp4 frames=0.5-1", "skimage:coffee"]
+    clip = held["video:clip.mp4 frames=0.5-1"]
+    assert clip.shape == (64, 3 * 96, 3)
+    assert np.abs(clip[:, :96] - frames[3] / 255).mean() < 0.03  # the second half's first
+    np.testing.assert_array_equal(held["skimage:coffee"], load_source("skimage:coffee"))

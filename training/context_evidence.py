@@ -21,8 +21,8 @@ import json
 from pathlib import Path
 
 from napari_colorgan.train.evaluate import evaluate_model
-from napari_colorgan.train.recipe import _name, run_recipe
-from napari_colorgan.train.trainer import TrainConfig, load_images
+from napari_colorgan.train.recipe import heldout_images, run_recipe
+from napari_colorgan.train.trainer import TrainConfig
 
 HERE = Path(__file__).resolve().parent
 RECIPE = HERE / "histology.toml"
@@ -46,7 +46,7 @@ def main() -> None:
     if args.arm:
         return
     config = TrainConfig.from_toml(RECIPE)
-    heldout = dict(zip(map(_name, config.heldout), load_images(config.heldout, HERE)[0]))
+    heldout = heldout_images(config.heldout, HERE)
     results = {
         arm: evaluate_model(weights(args.out_dir, arm), heldout, two_sample=True) for arm in ARMS
     }

@@ -16,6 +16,8 @@ import torch
 from ..io.atomic import atomic_write
 
 CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
+ENDS = ("steps",)
+"""Settings a run may change when it continues: where it ends, not the way there."""
 
 
 def save_checkpoint(
@@ -78,8 +80,8 @@ def load_checkpoint(
     ------
     ValueError
         For an unreadable file, another format, a run with other settings (naming
-        the settings that differ) or at another ``precision`` (a checkpoint without
-        one was written in float32).
+        the settings that differ; those in :data:`ENDS` may) or at another
+        ``precision`` (a checkpoint without one was written in float32).
     """
     from safetensors import SafetensorError, safe_open
 
@@ -93,7 +95,7 @@ def load_checkpoint(
         raise ValueError(f"{path} is not a napari-colorgan training checkpoint")
     saved = json.loads(meta["config"])
     current = json.loads(json.dumps(asdict(config)))
-    changed = sorted(k for k, v in current.items() if saved.get(k) != v)
+    changed = sorted(k for k, v in current.items() if saved.get(k) != v and k not in ENDS)
     if changed:
         raise ValueError(
             f"{path} was written by a run with other settings ({', '.join(changed)}); "

@@ -6,6 +6,8 @@ import csv
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from .evaluate import evaluate_model, format_table
 from .trainer import TrainConfig, Trainer, load_images
 
@@ -66,7 +68,7 @@ def run_recipe(
     trainer.fit(log, progress, checkpoint=checkpoint, sample_dir=logs / f"{out.stem}_samples")
     if trainer.rank:
         return {}
-    heldout = dict(zip(map(_name, config.heldout), load_images(config.heldout, here)[0]))
+    heldout = heldout_images(config.heldout, here)
     trainer.G_ema.eval()
     results = evaluate_model(trainer.G_ema, heldout, mean_ab=trainer.mean_ab)
     print(format_table(results))
@@ -103,6 +105,11 @@ def _truncate_log(log: Path, step: int) -> None:
     keep = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
     with open(log, "w", newline="") as f:
         csv.writer(f).writerows(keep)
+
+
+def heldout_images(specs: list[dict], here: Path) -> dict[str, np.ndarray]:
+    """The held-out truths by name; a video's frames side by side, as one image."""
+    return {_name(s): np.concatenate(load_images([s], here)[0], axis=1) for s in specs}
 
 
 def _name(spec: dict) -> str:
