@@ -35,15 +35,51 @@ def reference_code(rgb) -> np.ndarray:
     return np.array([*ab.mean(0).tolist(), *ab.std(0).tolist(), 1.0], dtype=np.float32)
 
 
-def sample_codes(prior: dict, k: int, seed: int = 0) -> np.ndarray:
-    """``k`` colour codes drawn from a model's prior of reference codes (a Gaussian).
+SIGNATURE_QUANTILES = (5, 25, 50, 75, 95)
+"""Percentiles of a context view's lightness and edge strength that make a signature."""
+
+
+def lightness_signature(view) -> np.ndarray:
+    """The signature a palette prior conditions on: what a view's lightness is, and how
+    it changes from pixel to pixel (quantiles of L and of its gradient's magnitude, / 100).
+
+    Parameters
+    ----------
+    view : array-like, shape (h, w)
+        L in [0, 100], as :func:`~napari_colorgan.engine.context.context_view` gives it.
+    """
+    view = np.asarray(view, dtype=np.float64)
+    edges = np.hypot(*np.gradient(view)) if min(view.shape) > 1 else np.zeros(1)
+    quantiles = [np.percentile(values, SIGNATURE_QUANTILES) for values in (view, edges)]
+    return (np.concatenate(quantiles) / 100).astype(np.float32)
+
+
+def sample_codes(prior: dict, k: int, seed: int = 0, signature=None) -> np.ndarray:
+    """``k`` colour codes drawn from a model's prior of reference codes.
 
     Sampling the code and then colourising given it is ancestral sampling of
-    p(code) p(colour | L, code): each draw is a plausible global palette, and the
-    model places it on the image's structures.
+    p(code | image) p(colour | L, code): each draw is a plausible global palette, and
+    the model places it on the image's structures. Given the image's
+    :func:`lightness_signature`, and a prior that keeps its training crops (``codes``
+    and the signatures of the images they came from, ``views``), the draw is from a
+    kernel estimate of p(code | signature): crops of training images whose lightness
+    resembles this one's, Silverman's bandwidth, a Gaussian kernel. Otherwise, and for
+    priors saved before crops were kept, from one Gaussian over all training crops.
     """
     rng = np.random.default_rng(seed)
-    draws = rng.multivariate_normal(prior["mean"], prior["cov"], size=k)
+    if signature is None or "views" not in prior:
+        draws = rng.multivariate_normal(prior["mean"], prior["cov"], size=k)
+    else:
+        codes, views = np.asarray(prior["codes"]), np.asarray(prior["views"])
+        n, dim = views.shape
+        spread = views.std(0) + 1e-6
+        d2 = (((views - np.asarray(signature)) / spread) ** 2).sum(1)
+        h = (4 / ((dim + 2) * n)) ** (1 / (dim + 4))
+        w = np.exp(-(d2 - d2.min()) / (2 * h**2))
+        w /= w.sum()
+        local = np.cov(codes.T, aweights=w) * h**2
+        draws = codes[rng.choice(n, size=k, p=w)]
+        draws = draws + rng.multivariate_normal(np.zeros(codes.shape[1]), local, size=k)
     draws[:, 2:] = np.abs(draws[:, 2:])  # spreads are positive
     return np.concatenate([draws, np.ones((k, 1))], 1).astype(np.float32)
 

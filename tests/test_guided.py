@@ -166,6 +166,40 @@ def test_samples_are_diverse_plausible_and_reproducible(guided, ihc_heldout):
     assert spread.shape == (128, 128) and spread.min() >= 0 and spread.max() > 1
 
 
+def test_samples_draw_the_palettes_of_images_like_the_input(ihc_heldout, astronaut):
+    """A prior from a slide and a photograph: given the held-out half of the slide, the
+    draws are the slide's palettes (brown-blue, pale), not the photograph's."""
+    from napari_colorgan.engine.context import context_view
+    from napari_colorgan.guide import lightness_signature, sample_codes
+    from napari_colorgan.train.trainer import TrainConfig, Trainer
+
+    ihc_top = skimage.data.immunohistochemistry()[:256].astype(np.float32) / 255
+    config = TrainConfig(size="lite", guided=True, batch=2, patch=64)
+    prior = Trainer(config, [ihc_top, astronaut]).code_prior(n=256)
+    codes, views = np.array(prior["codes"]), np.array(prior["views"])
+    from_slide = (views == views[np.argmax(views[:, 2])]).all(1)  # the paler image
+    assert 0 < from_slide.sum() < len(codes)
+
+    def nearest_is_slide(code):
+        return from_slide[np.argmin(((codes - code[:4]) ** 2).sum(1))]
+
+    slide_view = lightness_signature(context_view(ncg.to_gray(ihc_heldout), (0, 1)))
+    photo_view = lightness_signature(context_view(ncg.to_gray(astronaut), (0, 1)))
+    given_slide = sample_codes(prior, 32, seed=0, signature=slide_view)
+    given_photo = sample_codes(prior, 32, seed=0, signature=photo_view)
+    assert np.mean([nearest_is_slide(c) for c in given_slide]) > 0.75
+    assert np.mean([nearest_is_slide(c) for c in given_photo]) < 0.25
+    slide, photo = codes[from_slide].mean(0), codes[~from_slide].mean(0)
+    for draws, own, other in ((given_slide, slide, photo), (given_photo, photo, slide)):
+        centre = draws[:, :4].mean(0)
+        assert np.linalg.norm(centre - own) < 0.5 * np.linalg.norm(centre - other)
+    # a prior saved before crops were kept: one Gaussian, whatever the image
+    old = {k: prior[k] for k in ("mean", "cov")}
+    np.testing.assert_array_equal(
+        sample_codes(old, 8, seed=3, signature=slide_view), sample_codes(old, 8, seed=3)
+    )
+
+
 def test_temporal_mode_follows_the_previous_frame(guided, astronaut):
     """A camera pan over a real image; flicker itself is measured in docs/guided.md."""
     frames = np.stack([astronaut[40 + 3 * t : 168 + 3 * t, 200:328] for t in range(4)])

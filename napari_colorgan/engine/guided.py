@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from ..color import AB_SCALE, gray_to_lightness, rgb_to_lab
-from ..guide import hint_maps, reference_code, sample_codes
+from ..guide import hint_maps, lightness_signature, reference_code, sample_codes
 from ..models.contract import ColorModel, is_guided
+from .context import context_view
 from .planes import run_planes
 from .settings import Guidance, TileSettings
 
@@ -47,7 +48,8 @@ def run_guided(
     if prior is None:
         raise ValueError("this model has no palette prior to sample from")
     results = []
-    for code in sample_codes(prior, guidance.samples, guidance.seed):
+    signature = lightness_signature(context_view(image, intensity))
+    for code in sample_codes(prior, guidance.samples, guidance.seed, signature):
         results.append((yield from run_planes(image, net, intensity, tiles, code=code, **options)))
     return np.stack(results)
 

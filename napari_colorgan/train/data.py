@@ -196,17 +196,21 @@ class PatchSampler:
         (:func:`~napari_colorgan.engine.context.context_view`).
         """
         part = slice(rank * batch // world, (rank + 1) * batch // world)
-        crops = [self._crop() for _ in range(batch)]
-        rgb = torch.stack([c for c, _ in crops][part])
-        lab = rgb_to_lab(rgb)
+        rgb, sources = self.crops(batch)
+        lab = rgb_to_lab(rgb[part])
         L, ab = lab[:, :1], lab[:, 1:]
         out = (self._augment(L, batch, part), L, ab)
         if references:
-            refs = [self._crop(i)[0] for _, i in crops]
+            refs = [self._crop(i)[0] for i in sources]
             out += (rgb_to_lab(torch.stack(refs[part]))[:, 1:],)
         if self.lightness is not None:
-            out += ([self._view(i) for _, i in crops][part],)
+            out += ([self._view(i) for i in sources][part],)
         return out
+
+    def crops(self, n: int) -> tuple[torch.Tensor, list[int]]:
+        """``n`` random RGB crops ``(n, 3, patch, patch)`` and the image each came from."""
+        drawn = [self._crop() for _ in range(n)]
+        return torch.stack([c for c, _ in drawn]), [i for _, i in drawn]
 
     def _draw(self, n: int, part: slice, *shape) -> torch.Tensor:
         return torch.rand(n, *shape, generator=self.rng)[part]

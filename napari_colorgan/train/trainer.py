@@ -22,8 +22,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..color import AB_SCALE
+from ..color import AB_SCALE, rgb_to_lab
+from ..engine.context import block_view
 from ..engine.precision import PRECISIONS, Precision, resolve_precision
+from ..guide import lightness_signature
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from ..models.generator import SIZES, Generator, GeneratorConfig, with_context, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
@@ -529,18 +531,33 @@ class Trainer:
         )
 
     def code_prior(self, n: int = 512) -> dict:
-        """Mean and covariance of the reference codes of ``n`` training crops.
+        """The palettes ``colorize(..., samples=k)`` draws from.
 
-        What ``colorize(..., samples=k)`` draws palettes from. Drawn from a stream of
-        its own, so it does not disturb (or depend on) the training run's.
+        The reference codes of ``n`` training crops, each with the lightness signature
+        of its whole image's context view, and their mean and covariance (see
+        :func:`~napari_colorgan.guide.sample_codes`). Drawn from a stream of its own,
+        so it does not disturb (or depend on) the training run's.
         """
-        rgb = [im.permute(1, 2, 0).numpy() for im in self.sampler.images]
+        images = self.sampler.images
         fixed = PatchSampler(
-            rgb, self.config.patch, self.config.seed + 3, weights=self.sampler.weights
+            [im.permute(1, 2, 0).numpy() for im in images],
+            self.config.patch,
+            self.config.seed + 3,
+            weights=self.sampler.weights,
         )
-        ab = fixed.sample(n)[2].flatten(2) / AB_SCALE
+        rgb, sources = fixed.crops(n)
+        ab = rgb_to_lab(rgb)[:, 1:].flatten(2) / AB_SCALE
         codes = torch.cat([ab.mean(2), ab.std(2)], 1).double()
-        return {"mean": codes.mean(0).tolist(), "cov": torch.cov(codes.T).tolist()}
+        signatures = {
+            i: lightness_signature(block_view(rgb_to_lab(images[i][None])[0, 0]).numpy())
+            for i in set(sources)
+        }
+        return {
+            "mean": codes.mean(0).tolist(),
+            "cov": torch.cov(codes.T).tolist(),
+            "codes": np.round(codes.numpy(), 4).tolist(),
+            "views": [np.round(signatures[i], 4).tolist() for i in sources],
+        }
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write everything needed to continue this run exactly (atomically)."""
