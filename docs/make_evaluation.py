@@ -36,8 +36,8 @@ def heldout() -> dict[str, dict[str, np.ndarray]]:
     return {
         "general": {
             "flower.jpg (photograph)": load_source("sklearn:flower.jpg"),
-            "carphone, 4 frames (video)": np.concatenate(
-                load_frames(CARPHONE, every=30, base=DATA), axis=1
+            "carphone, 4 held-out frames (video)": np.concatenate(
+                load_frames(CARPHONE, every=15, frames=(0.5, 1), base=DATA), axis=1
             ),
             "IHC, bottom half": ihc,
             "Hubble, right 40 %": hubble,

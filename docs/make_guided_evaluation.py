@@ -6,7 +6,7 @@ Run from the repository root, after ``bash training/fetch_data.sh``:
 
 Prints the tables of docs/guided.md and writes docs/images/hints.png and
 docs/images/uncertainty.png. Every image here is a part the `guided` recipe never
-trained on; the carphone clip was never trained on at all.
+trained on; of the carphone clip, only frames 0-59 were trained on.
 """
 
 from pathlib import Path
@@ -152,7 +152,7 @@ def main() -> None:
         rho = spearmanr(spread.ravel(), error.ravel())[0]
         print(f"| {name} | {np.mean(pairs):.2f} | {r:.2f} | {rho:.2f} |")
 
-    frames = np.stack(load_frames(CARPHONE, base=DATA)[:60])
+    frames = np.stack(load_frames(CARPHONE, base=DATA)[60:])
     gray = ncg.to_gray(frames)
 
     def flicker(rgb):
@@ -168,7 +168,7 @@ def main() -> None:
 
     truth_f = flicker(frames)
     print(
-        "\n| carphone, 60 frames (never trained on) | mean ΔE2000 between consecutive "
+        "\n| carphone, frames 60-119 (held out) | mean ΔE2000 between consecutive "
         "frames | excess over the truth's | chroma change not in the truth (ΔE*ab) "
         "| ΔE2000 to the truth |"
     )

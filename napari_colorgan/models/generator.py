@@ -81,6 +81,7 @@ class GeneratorConfig:
 
 SIZES = {
     "lite": GeneratorConfig(widths=(16, 32, 64, 96), blocks=1),
+    "medium": GeneratorConfig(widths=(24, 48, 96, 144), blocks=1),
     "standard": GeneratorConfig(widths=(32, 64, 128, 192), blocks=2),
 }
 
