@@ -6,7 +6,8 @@ Run from the repository root, after ``bash training/fetch_data.sh``:
 
 Prints the tables of docs/guided.md and writes docs/images/hints.png and
 docs/images/uncertainty.png. Every image here is a part the `guided` recipe never
-trained on; of the carphone clip, only frames 0-59 were trained on.
+trained on; of the carphone clip, frames 60-119 (`general` trains on 0-59, `guided`
+on none).
 """
 
 from pathlib import Path
