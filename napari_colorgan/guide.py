@@ -63,7 +63,8 @@ def sample_codes(prior: dict, k: int, seed: int = 0, signature=None) -> np.ndarr
     :func:`lightness_signature`, and a prior that keeps its training crops (``codes``
     and the signatures of the images they came from, ``views``), the draw is from a
     kernel estimate of p(code | signature): crops of training images whose lightness
-    resembles this one's, Silverman's bandwidth, a Gaussian kernel. Otherwise, and for
+    resembles this one's; Gaussian kernels of Silverman's bandwidth (times the
+    codes' covariance in code space). Otherwise, and for
     priors saved before crops were kept, from one Gaussian over all training crops.
     """
     rng = np.random.default_rng(seed)
@@ -77,9 +78,9 @@ def sample_codes(prior: dict, k: int, seed: int = 0, signature=None) -> np.ndarr
         h = (4 / ((dim + 2) * n)) ** (1 / (dim + 4))
         w = np.exp(-(d2 - d2.min()) / (2 * h**2))
         w /= w.sum()
-        local = np.cov(codes.T, aweights=w) * h**2
+        kernel = np.asarray(prior["cov"]) * h**2
         draws = codes[rng.choice(n, size=k, p=w)]
-        draws = draws + rng.multivariate_normal(np.zeros(codes.shape[1]), local, size=k)
+        draws = draws + rng.multivariate_normal(np.zeros(codes.shape[1]), kernel, size=k)
     draws[:, 2:] = np.abs(draws[:, 2:])  # spreads are positive
     return np.concatenate([draws, np.ones((k, 1))], 1).astype(np.float32)
 
