@@ -308,7 +308,7 @@ def test_l1_only_recipe_is_the_regression_baseline(tmp_path):
 
 def test_evaluation_reports_every_baseline(ihc_heldout, random_generator):
     results = evaluate_model(
-        "general", {"ihc": ihc_heldout}, mean_ab=(10.0, -5.0), regression=random_generator
+        "histology", {"ihc": ihc_heldout}, mean_ab=(10.0, -5.0), regression=random_generator
     )
     rows = results["ihc"]
     assert set(rows) == {"model", "gray", "mean-chroma", "l1-unet"}
