@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from napari_colorgan.models.generator import SIZES, Generator
+from napari_colorgan.models.generator import count_parameters
 from napari_colorgan.train.evaluate import evaluate_model
 from napari_colorgan.train.recipe import heldout_images
 from napari_colorgan.train.trainer import TrainConfig, Trainer, load_images
@@ -69,7 +69,7 @@ def main() -> None:
             rows.append(
                 {
                     "size": size,
-                    "parameters": sum(p.numel() for p in Generator(SIZES[size]).parameters()),
+                    "parameters": count_parameters(trainer.G),
                     "lr": lr,
                     "steps": steps,
                     **{k: v["model"]["delta_e2000"] for k, v in scores.items()},
