@@ -8,7 +8,8 @@ scored on the recipe's held-out halves (H&E slide, IHC). Two learning rates per 
 the residual branches start scaled down (the generator's own initialisation), so the
 deeper nets start near identity too.
 
-Run (after ``bash training/fetch_data.sh``; six arms of ``--seconds`` each, one core: an hour at 600):
+Run (after ``bash training/fetch_data.sh``; six arms of ``--seconds`` each on one
+core, an hour at 600):
 
     python training/size_evidence.py --seconds 600
 """
