@@ -1,7 +1,10 @@
 """Intensity scaling: raw grayscale to [0, 1] with one global range, and back to samples.
 
-The range is computed once over the whole image (never per tile), so every tile
-and every file chunk is scaled the same way.
+The range is computed once for the whole image (never per tile), so every tile
+and every file chunk is scaled the same way. Its statistics come from a bounded,
+deterministic read (:func:`bounded_sample`): all pixels of an image of up to
+:data:`SAMPLE_PIXELS`, a regular lattice of whole chunks of a larger one, so that
+starting on a store of any size costs the same.
 """
 
 from __future__ import annotations
@@ -12,6 +15,68 @@ from typing import Any
 import numpy as np
 
 OUT_DTYPES = ("uint8", "uint16", "float32")
+
+#: Pixels read for whole-image statistics; images up to this size are read whole.
+SAMPLE_PIXELS = 1 << 24
+#: Side of the square windows a larger image is sampled by.
+SAMPLE_WINDOW = 256
+
+
+def bounded_sample(image: Any, max_pixels: int = SAMPLE_PIXELS) -> np.ndarray:
+    """A deterministic sample of at most ``max_pixels`` pixels of ``image``.
+
+    Parameters
+    ----------
+    image : array-like
+        numpy, dask or zarr array of shape ``(..., Y, X)``.
+    max_pixels : int, optional
+        The budget. An image of at most this many pixels is returned whole, so
+        statistics of it are exact.
+
+    Returns
+    -------
+    numpy.ndarray
+        The whole image, or the pixels of square windows of side
+        :data:`SAMPLE_WINDOW` on a regular lattice over the planes and the rows and
+        columns, flattened. The lattice depends only on the shape, so an array
+        gives the same sample in memory, as dask (any chunks) or as zarr; a
+        window decodes only the chunks under it, so a store of tens of GB costs a
+        few hundred of its chunks.
+    """
+    shape = tuple(int(n) for n in image.shape)
+    if float(np.prod(shape, dtype=np.float64)) <= max_pixels:
+        return np.asarray(image)
+    side = [min(SAMPLE_WINDOW, n) for n in shape[-2:]]
+    grid = (*shape[:-2], *(n // s for n, s in zip(shape[-2:], side)))
+    picks = _lattice(grid, max(1, max_pixels // (side[0] * side[1])))
+    regions = []
+    for index in np.ndindex(*(len(range(n)[p]) for n, p in zip(grid, picks))):
+        at = [range(n)[p][i] for n, p, i in zip(grid, picks, index)]
+        window = tuple(slice(a * s, a * s + s) for a, s in zip(at[-2:], side))
+        regions.append((*at[:-2], *window))
+    if hasattr(image, "dask"):
+        import dask
+
+        parts = dask.compute(*(image[r] for r in regions))
+    else:
+        parts = [np.asarray(image[r]) for r in regions]
+    return np.concatenate([np.ravel(p) for p in parts])
+
+
+def _lattice(shape: tuple[int, ...], budget: int) -> tuple[slice, ...]:
+    """Centred strided slices over ``shape`` that keep at most ``budget`` points."""
+    step = max(1.0, (float(np.prod(shape, dtype=np.float64)) / budget) ** (1 / len(shape)))
+    slices = []
+    for n in shape:
+        s = min(n, int(np.ceil(step)))
+        slices.append(slice((n - 1) % s // 2, None, s))
+    # rounding up per axis keeps the count within the budget; any axis left at
+    # full length is trimmed the same way
+    while float(np.prod([len(range(n)[s]) for n, s in zip(shape, slices)])) > budget:
+        axis = int(np.argmax([len(range(n)[s]) for n, s in zip(shape, slices)]))
+        n, s = shape[axis], slices[axis].step + 1
+        slices[axis] = slice((n - 1) % s // 2, None, s)
+    return tuple(slices)
 
 
 def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
@@ -27,7 +92,8 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
           (0, 1) (scikit-image's convention for float images, and what
           :func:`~napari_colorgan.to_gray` returns), so such an image keeps its
           lightness; every other image uses the 0.1 and 99.9 percentiles of the
-          whole array (never per tile), ignoring NaN and infinities.
+          whole array (never per tile; of :func:`bounded_sample` for a large
+          one), ignoring NaN and infinities.
         - ``"percentiles"``: always the 0.1 and 99.9 percentiles (a float image
           in [0, 1] that is dim, e.g. normalised counts, stretched).
         - ``"none"``: the data already lie in [0, 1].
@@ -51,9 +117,10 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
             )
         if normalize == "auto" and image.dtype == np.uint8:
             return 0.0, 255.0
-        if normalize == "auto" and image.dtype.kind == "f" and _within_unit(image):
+        sample = bounded_sample(image)
+        if normalize == "auto" and sample.dtype.kind == "f" and _within_unit(sample):
             return 0.0, 1.0
-        low, high = _global_percentiles(image, (0.1, 99.9))
+        low, high = _global_percentiles(sample, (0.1, 99.9))
     else:
         try:
             low, high = (float(v) for v in normalize)
@@ -70,71 +137,32 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
     return low, high
 
 
-def _within_unit(image: Any) -> bool:
-    """True when every finite value of a float array lies in [0, 1] (one pass for dask)."""
-    if isinstance(image, np.ndarray):
-        finite = image[np.isfinite(image)]
-        return finite.size > 0 and bool(finite.min() >= 0 and finite.max() <= 1)
-    import dask.array as da
-
-    finite = da.where(da.isfinite(image), image, 0.5)  # NaN/inf left out of the test
-    low, high = da.compute(finite.min(), finite.max())
-    return bool(low >= 0 and high <= 1)
+def _within_unit(values: np.ndarray) -> bool:
+    """True when every finite value of a float array lies in [0, 1]."""
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and bool(finite.min() >= 0 and finite.max() <= 1)
 
 
-def _global_percentiles(image: Any, q: tuple[float, float]) -> tuple[float, float]:
-    """Percentiles of a whole numpy or dask array.
-
-    Integers of up to 16 bits use a histogram summed over chunks: exact, one pass,
-    and identical for numpy and dask. Other numpy arrays use ``np.percentile`` on the
-    finite values; other dask arrays dask's approximate percentiles.
-    """
-    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
-        return _percentiles_from_histogram(image, q)
-    if isinstance(image, np.ndarray):
-        values = image if image.dtype.kind in "ui" else image[np.isfinite(image)]
-        if values.size == 0:
-            return 0.0, 1.0
-        low, high = np.percentile(values, q)
-        return float(low), float(high)
-    import dask.array as da
-
-    flat = image.ravel()
-    if flat.dtype.kind not in "ui":
-        flat = flat[da.isfinite(flat)]
-    try:
-        low, high = da.percentile(flat.astype(np.float64), list(q)).compute()
-    except ValueError:  # dask finds no finite value at all
+def _global_percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:
+    """Percentiles of the finite values (integers of up to 16 bits by a histogram)."""
+    if values.dtype.kind in "ui" and values.dtype.itemsize <= 2:
+        offset = int(np.iinfo(values.dtype).min)
+        counts = np.bincount(values.ravel().astype(np.int64) - offset)
+        cum = np.cumsum(counts)
+        result = []
+        for p in q:  # linear interpolation between order statistics, as np.percentile
+            rank = p / 100 * (cum[-1] - 1)
+            below = int(np.floor(rank))
+            v0 = np.searchsorted(cum, below, side="right")
+            v1 = np.searchsorted(cum, below + 1, side="right")
+            result.append(float(v0 + (rank - below) * (v1 - v0)) + offset)
+        return result[0], result[1]
+    if values.dtype.kind not in "ui":
+        values = values[np.isfinite(values)]
+    if values.size == 0:
         return 0.0, 1.0
+    low, high = np.percentile(values, q)
     return float(low), float(high)
-
-
-def _percentiles_from_histogram(image: Any, q: tuple[float, float]) -> tuple[float, float]:
-    offset = int(np.iinfo(image.dtype).min)
-    bins = 1 << (8 * image.dtype.itemsize)
-
-    def count(block: np.ndarray) -> np.ndarray:
-        return np.bincount((block.ravel().astype(np.int64) - offset), minlength=bins)
-
-    if isinstance(image, np.ndarray):
-        counts = count(image)
-    else:  # a pairwise tree of sums keeps few histograms in memory at once
-        import dask
-
-        parts = [dask.delayed(count)(block) for block in image.to_delayed().ravel()]
-        while len(parts) > 1:
-            pairs = [dask.delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
-            parts = pairs + parts[len(pairs) * 2 :]
-        counts = parts[0].compute()
-    cum = np.cumsum(counts)
-    result = []
-    for p in q:  # linear interpolation between order statistics, as np.percentile
-        rank = p / 100 * (cum[-1] - 1)
-        below = int(np.floor(rank))
-        v0 = np.searchsorted(cum, below, side="right")
-        v1 = np.searchsorted(cum, below + 1, side="right")
-        result.append(float(v0 + (rank - below) * (v1 - v0)) + offset)
-    return result[0], result[1]
 
 
 def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""Whole-image statistics from a bounded read: same in memory, dask and zarr; cheap on huge stores."""
+
+import dask.array as da
+import numpy as np
+import pytest
+import skimage.data
+import zarr
+
+from napari_colorgan.io.scaling import SAMPLE_PIXELS, bounded_sample, intensity_range
+
+
+@pytest.fixture(scope="module")
+def large16() -> np.ndarray:
+    """A 16-bit camera-like mosaic above the sample budget, tiled from a real image."""
+    moon = skimage.data.moon().astype(np.uint16) * 16 + 100
+    return np.tile(moon, (9, 9))  # 4608 x 4608, 21 M pixels
+
+
+def test_small_images_are_read_whole(camera):
+    assert bounded_sample(camera).shape == camera.shape
+    assert intensity_range(camera.astype(np.uint16)) == tuple(
+        float(v) for v in np.percentile(camera, (0.1, 99.9))
+    )
+
+
+def test_sample_is_bounded_and_the_same_eagerly_and_lazily(large16, tmp_path):
+    assert large16.size > SAMPLE_PIXELS
+    eager = bounded_sample(large16)
+    assert eager.size <= SAMPLE_PIXELS
+    store = zarr.open(str(tmp_path / "m.zarr"), mode="w", shape=large16.shape,
+                      chunks=(700, 900), dtype=large16.dtype)
+    store[:] = large16
+    for lazy in (da.from_array(large16, chunks=(1000, 333)), store, da.from_zarr(store)):
+        np.testing.assert_array_equal(bounded_sample(lazy), eager)
+    low, high = intensity_range(large16)
+    full = np.percentile(large16, (0.1, 99.9))
+    assert abs(low - full[0]) < 0.01 * (full[1] - full[0])
+    assert abs(high - full[1]) < 0.01 * (full[1] - full[0])
+
+
+def test_huge_store_reads_a_bounded_number_of_chunks():
+    reads = []
+
+    def count(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"])
+        return block
+
+    huge = da.zeros((10**6, 10**6), dtype=np.uint16, chunks=(4096, 4096)).map_blocks(count)
+    assert intensity_range(huge) == (0.0, 1.0)
+    assert 0 < len(reads) <= SAMPLE_PIXELS // 256**2
