@@ -654,3 +654,35 @@ def test_boolean_layer_is_a_notification_in_the_widget(make_napari_viewer):
     widget.start()  # raised TypeError from the intensity statistics
     assert widget.state is State.FAILED and len(viewer.layers) == 1
     assert "cannot colorize a boolean image" in notification_manager.records[-1].message
+
+
+# ---------------------------------------------------------------- races and side effects
+
+
+def test_atomic_write_keeps_the_umask_and_gives_its_mode(tmp_path, monkeypatch):
+    from napari_colorgan.io.atomic import atomic_write
+
+    old = os.umask(0o027)
+    set_to = []
+    real_umask = os.umask
+    monkeypatch.setattr(os, "umask", lambda mask: set_to.append(mask) or real_umask(mask))
+    try:
+        with atomic_write(tmp_path / "settings.json") as tmp:
+            os.chmod(tmp, 0o600)  # a writer that makes owner-only files (safetensors)
+            tmp.write_text("{}")
+    finally:
+        real_umask(old)
+    assert set_to == []  # the umask is process-wide: another thread's files would change
+    assert (tmp_path / "settings.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_two_writers_of_one_file_have_their_own_temporaries(tmp_path):
+    from napari_colorgan.io.atomic import atomic_write
+
+    path = tmp_path / "weights.safetensors"
+    with atomic_write(path) as first, atomic_write(path) as second:
+        assert first != second
+        first.write_bytes(b"first" * 1000)
+        second.write_bytes(b"second" * 1000)
+    assert path.read_bytes() == b"first" * 1000  # the last to finish wins, whole
+    assert _files(tmp_path) == [Path("weights.safetensors")]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.atomic import partial_path
+from ..io.atomic import remove_partials
 from ..io.lock import output_lock
 from ..io.scaling import intensity_range, warn_nonfinite
 from ..models.contract import ColorModel, model_device
@@ -343,7 +343,7 @@ def iter_colorize_to_file(
     if is_path:
         _check_apart(Path(src), dst)
     with output_lock(dst):  # one writer per output, from the first step to the last
-        partial_path(dst).unlink(missing_ok=True)  # what a killed run left
+        remove_partials(dst)  # what a killed run left
         model = pick_model(model, guidance)
         if dst.suffix.lower() == ".mp4":
             net, intensity, context = _prepare(opened.image, model, tiles, normalize)

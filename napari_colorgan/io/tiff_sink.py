@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write, partial_path
+from .atomic import atomic_write, partial_path, remove_partials
 from .lock import output_lock
 from .scaling import to_dtype
 from .units import ome_symbol
@@ -117,7 +117,7 @@ def _write_tiff(
     import zarr
 
     staging = Path(f"{partial_path(path)}.zarr")  # resumable chunks, then the TIFF
-    partial_path(path).unlink(missing_ok=True)  # a TIFF half written by a killed run
+    remove_partials(path)  # a TIFF half written by a killed run
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**(attrs or {}), "dtype": dtype}
     staged = write_zarr(
