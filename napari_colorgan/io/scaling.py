@@ -37,8 +37,8 @@ def bounded_sample(image: Any, max_pixels: int = SAMPLE_PIXELS) -> np.ndarray:
     -------
     numpy.ndarray
         The whole image, or the pixels of square windows of side
-        :data:`SAMPLE_WINDOW` on a regular lattice over the planes and the rows and
-        columns, flattened. The lattice depends only on the shape, so an array
+        :data:`SAMPLE_WINDOW`, spread evenly over the planes, rows and columns by a
+        quasi-random sequence, flattened. Where they lie depends only on the shape, so an array
         gives the same sample in memory, as dask (any chunks) or as zarr; a
         window decodes only the chunks under it, so a store of tens of GB costs a
         few hundred of its chunks.
@@ -47,13 +47,12 @@ def bounded_sample(image: Any, max_pixels: int = SAMPLE_PIXELS) -> np.ndarray:
     if float(np.prod(shape, dtype=np.float64)) <= max_pixels:
         return np.asarray(image)
     side = [min(SAMPLE_WINDOW, n) for n in shape[-2:]]
-    grid = (*shape[:-2], *(n // s for n, s in zip(shape[-2:], side)))
-    picks = _lattice(grid, max(1, max_pixels // (side[0] * side[1])))
-    regions = []
-    for index in np.ndindex(*(len(range(n)[p]) for n, p in zip(grid, picks))):
-        at = [range(n)[p][i] for n, p, i in zip(grid, picks, index)]
-        window = tuple(slice(a * s, a * s + s) for a, s in zip(at[-2:], side))
-        regions.append((*at[:-2], *window))
+    count = max(1, max_pixels // (side[0] * side[1]))
+    room = np.array([*shape[:-2], *(n - s + 1 for n, s in zip(shape[-2:], side))])
+    where = (_quasi_random(count, len(shape)) * room).astype(np.int64)
+    regions = [
+        (*at[:-2], *(slice(a, a + s) for a, s in zip(at[-2:], side))) for at in where.tolist()
+    ]
     if hasattr(image, "dask"):
         import dask
 
@@ -63,20 +62,14 @@ def bounded_sample(image: Any, max_pixels: int = SAMPLE_PIXELS) -> np.ndarray:
     return np.concatenate([np.ravel(p) for p in parts])
 
 
-def _lattice(shape: tuple[int, ...], budget: int) -> tuple[slice, ...]:
-    """Centred strided slices over ``shape`` that keep at most ``budget`` points."""
-    step = max(1.0, (float(np.prod(shape, dtype=np.float64)) / budget) ** (1 / len(shape)))
-    slices = []
-    for n in shape:
-        s = min(n, int(np.ceil(step)))
-        slices.append(slice((n - 1) % s // 2, None, s))
-    # rounding up per axis keeps the count within the budget; any axis left at
-    # full length is trimmed the same way
-    while float(np.prod([len(range(n)[s]) for n, s in zip(shape, slices)])) > budget:
-        axis = int(np.argmax([len(range(n)[s]) for n, s in zip(shape, slices)]))
-        n, s = shape[axis], slices[axis].step + 1
-        slices[axis] = slice((n - 1) % s // 2, None, s)
-    return tuple(slices)
+def _quasi_random(n: int, dims: int) -> np.ndarray:
+    """``n`` points of Roberts' R_d sequence in [0, 1)^dims: evenly spread, never periodic,
+    so windows do not alias with a mosaic's repeating tiles as a regular lattice would."""
+    phi = 2.0
+    for _ in range(30):  # the unique positive root of x^(d+1) = x + 1
+        phi = (1 + phi) ** (1 / (dims + 1))
+    alpha = phi ** -np.arange(1, dims + 1)
+    return (0.5 + np.arange(n)[:, None] * alpha) % 1.0
 
 
 def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
