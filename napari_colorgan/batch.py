@@ -147,7 +147,7 @@ def colorize_batch(
     BatchResult
         Written, skipped and failed files; ``result.ok`` is False if any failed.
     """
-    from .models.contract import as_model
+    from .models.registry import as_model
 
     if model is not None:  # loaded once, not once per file
         model = as_model(model, options.get("device", "auto"))

@@ -48,3 +48,20 @@ def test_astronomy_warns_on_a_histology_slide():
 def test_a_model_without_statistics_is_not_judged(random_generator):
     image = iio.imread(SAMPLES / "moon.png")
     assert check_domain(random_generator, image, (0.0, 255.0)) is None
+
+
+def test_encode_is_the_bottleneck_of_the_forward_pass(camera):
+    """The domain check's features come from Generator.encode, the encoder half of forward."""
+    import torch
+
+    net = load_model("guided", "cpu")
+    L = torch.from_numpy(camera[:64, :96].astype("float32") / 2.55)[None, None]
+    seen = []
+    hook = net.bottleneck.register_forward_hook(lambda m, i, out: seen.append(out))
+    try:
+        with torch.inference_mode():
+            net(L)
+            encoded = net.encode(L)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(encoded, seen[0], rtol=0, atol=0)

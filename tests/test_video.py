@@ -14,7 +14,7 @@ from napari_colorgan.engine.settings import Guidance, TileSettings  # noqa: E402
 from napari_colorgan.io.atomic import partial_path  # noqa: E402
 from napari_colorgan.io.scaling import to_dtype  # noqa: E402
 from napari_colorgan.io.video import Mp4Sink, VideoFrames, open_video, video_info  # noqa: E402
-from napari_colorgan.models.contract import as_model  # noqa: E402
+from napari_colorgan.models.registry import as_model  # noqa: E402
 
 FPS = Fraction(24000, 1001)
 

@@ -245,7 +245,7 @@ def _prepare(
     A shipped model also checks that the input resembles its training data and
     warns once if not (:func:`~napari_colorgan.models.domain.check_domain`).
     """
-    from ..models.contract import as_model
+    from ..models.registry import as_model
     from ..models.domain import check_domain
     from .lazy import as_dask, is_lazy
 

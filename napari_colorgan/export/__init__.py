@@ -78,8 +78,8 @@ def export_model(
 
 def _load(model):
     """The generator on the CPU and a name for its documentation."""
-    from ..models.contract import as_model, model_device
-    from ..models.registry import list_models
+    from ..models.contract import model_device
+    from ..models.registry import as_model, list_models
 
     if isinstance(model, (str, os.PathLike)):
         text = os.fspath(model)

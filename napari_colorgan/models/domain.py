@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -32,14 +33,11 @@ DOMAIN_LIMIT = 4.0  # RMS z-score; in training units, "four spreads away on aver
 VIEW = 256
 _warned: set[str] = set()
 _measured: dict[tuple[str, str], float | None] = {}
+_lock = threading.Lock()  # threads share the model and warn once between them
 
 
 class DomainWarning(UserWarning):
     """The input looks unlike anything the model was trained on."""
-
-
-class _Enough(Exception):
-    """Stops a forward pass once the bottleneck's features are in hand."""
 
 
 @lru_cache(maxsize=1)
@@ -67,30 +65,16 @@ def features(net: Any, gray: np.ndarray) -> np.ndarray:
     view = resize(gray, size, anti_aliasing=f < 1, preserve_range=True).astype(np.float32)
     device = next(net.parameters()).device
     L = gray_to_lightness(torch.from_numpy(view))[None, None].to(device)
-    if net.arch.guided:
-        L = torch.cat([L, L.new_zeros(1, net.HINT_CHANNELS, *size)], 1)
-    found = {}
-
-    def keep(module, inputs, out):  # the bottleneck is all we need: skip the decoder
-        found["b"] = out
-        raise _Enough
-
-    hook = net.bottleneck.register_forward_hook(keep)
-    try:
-        with torch.inference_mode():
-            net(L)
-    except _Enough:
-        pass
-    finally:
-        hook.remove()
-    b = found["b"][0].float().flatten(1)
+    with torch.inference_mode():
+        bottleneck = net.encode(L)  # a pure method: no hook on a model threads share
+    b = bottleneck[0].float().flatten(1)
     return torch.cat([b.mean(1), b.std(1)]).cpu().numpy()
 
 
 def domain_distance(net: Any, gray: np.ndarray) -> float | None:
     """RMS z-score of a 2-D gray view against the model's training crops; None if unknown."""
     stats = domain_stats().get(model_key(net) or "")
-    if stats is None or not hasattr(net, "bottleneck"):
+    if stats is None:
         return None
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
     return float(np.sqrt(np.mean(((features(net, gray) - mean) / std) ** 2)))
@@ -126,8 +110,12 @@ def check_domain(net: Any, image: Any, intensity: tuple[float, float]) -> float 
     if seen not in _measured:  # a view already judged (a re-run, a hint edit) costs nothing
         _measured[seen] = domain_distance(net, view)
     distance = _measured[seen]
-    if distance is not None and distance > DOMAIN_LIMIT:
+    if distance is None or distance <= DOMAIN_LIMIT:
+        return distance
+    with _lock:
+        first = key not in _warned
         _warned.add(key)
+    if first:
         message = (
             f"this image is far from what the {key!r} model was trained on (distance "
             f"{distance:.1f} > {DOMAIN_LIMIT:g}); its colours are a guess: fine-tune it on a "

@@ -247,6 +247,28 @@ class Generator(nn.Module, ColorModel):
             x = self.decoders[i](fused)
         return self.outputs(self.head(F.leaky_relu(x, 0.1, inplace=True)))
 
+    def encode(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """The bottleneck features of L: the encoder half of :meth:`forward`, no decoder.
+
+        Parameters
+        ----------
+        L : torch.Tensor
+            As for :meth:`forward`: ``(N, 1, H, W)`` lightness in [0, 100] (a guided
+            model reads missing hint maps and code as none).
+        code : torch.Tensor, optional
+            A guided model's colour code (default: none).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, widths[-1], H / stride, W / stride)``. A pure function of its
+            inputs: threads sharing one model may call it at once.
+        """
+        x = self.stem(self.inputs(L, code))
+        for enc, down in zip(self.encoders, self.downs):
+            x = down(enc(x))
+        return self.bottleneck(x)
+
     def image_code(self, view: torch.Tensor) -> torch.Tensor:
         """The ``(N, K)`` context codes of images from their low-resolution views.
 

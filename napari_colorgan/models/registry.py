@@ -18,6 +18,7 @@ from ..io.atomic import atomic_write
 if TYPE_CHECKING:  # torch is imported only when a model is loaded
     import torch
 
+    from .contract import ColorModel
     from .discriminator import PatchDiscriminator
     from .generator import Generator, GeneratorConfig
 
@@ -364,6 +365,33 @@ def load_model(name_or_path: str | os.PathLike, device: str = "auto") -> Generat
     path = resolve(name_or_path)
     stat = path.stat()
     return _load_cached(str(path), stat.st_mtime_ns, stat.st_size, str(pick_device(device)))
+
+
+def as_model(model: str | os.PathLike | ColorModel, device: str = "auto") -> ColorModel:
+    """The one entry from what a user passes to a runnable model.
+
+    Parameters
+    ----------
+    model : str, path or ColorModel
+        A shipped model's name, a ``.safetensors`` path (loaded and cached by
+        :func:`load_model`), or a model already loaded, used as it is.
+    device : str
+        Where a loaded model goes: ``"auto"``, ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
+
+    Raises
+    ------
+    TypeError
+        For an object that is neither a name, a path nor a model.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, device)
+    missing = [name for name in ("arch", "mode", "stride", "halo") if not hasattr(model, name)]
+    if missing:
+        raise TypeError(
+            f"model must be a name, a weights path or a generator; a {type(model).__name__} "
+            f"has no {', '.join(missing)}"
+        )
+    return model
 
 
 @lru_cache(maxsize=8)

@@ -59,7 +59,7 @@ def evaluate_model(
     dict
         ``{image: {"model": metrics, "gray": metrics, ...}}`` (see :func:`metrics.evaluate`).
     """
-    from ..models.contract import as_model
+    from ..models.registry import as_model
 
     model = as_model(model)
     if mean_ab is None:
