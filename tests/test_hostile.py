@@ -16,6 +16,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import skimage.color
 import skimage.data
 import tifffile
 import torch
@@ -686,3 +687,132 @@ def test_two_writers_of_one_file_have_their_own_temporaries(tmp_path):
         second.write_bytes(b"second" * 1000)
     assert path.read_bytes() == b"first" * 1000  # the last to finish wins, whole
     assert _files(tmp_path) == [Path("weights.safetensors")]
+
+
+# ---------------------------------------------------------------- formats and colour models
+
+
+def _png16(path, image):
+    import imagecodecs
+
+    path.write_bytes(imagecodecs.png_encode(image))
+    return path
+
+
+def _read_png(path):
+    import imagecodecs
+
+    return imagecodecs.png_decode(path.read_bytes())
+
+
+def _write_input(tmp_path, kind, gray):
+    """``gray`` stored as a user might: 16-bit PNG, uint16 zarr, FITS BITPIX 64, int TIFFs."""
+    wide = gray.astype(np.uint16) * 257
+    if kind == "png16":
+        return _png16(tmp_path / "g16.png", wide)
+    if kind == "zarr16":
+        zarr.save_array(tmp_path / "g16.zarr", wide)
+        return tmp_path / "g16.zarr"
+    if kind == "fits64":
+        fits = pytest.importorskip("astropy.io.fits")
+        fits.PrimaryHDU(gray.astype(np.int64) * 10**9).writeto(tmp_path / "g64.fits")
+        return tmp_path / "g64.fits"
+    dtype = {"tif-int32": np.int32, "tif-float64": np.float64, "tif-int8": np.int8}[kind]
+    tifffile.imwrite(tmp_path / f"{kind}.tif", (gray.astype(np.float64) - 128).astype(dtype))
+    return tmp_path / f"{kind}.tif"
+
+
+@pytest.mark.parametrize("kind", ["png16", "zarr16", "fits64", "tif-int32", "tif-float64"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
+def test_every_readable_image_into_every_flat_format(tmp_path, gray, kind, suffix, capsys):
+    src = _write_input(tmp_path, kind, gray[:64, :96])
+    out = tmp_path / f"out{suffix}"
+    code, err = _cli(capsys, "colorize", src, out, "--tile-size", 96, "--quiet")
+    assert code == 0, err
+    wide = kind != "tif-float64" and suffix != ".jpg"  # integers of more than 8 bits
+    read = _read_png(out) if suffix == ".png" else iio.imread(out)
+    assert read.shape == (64, 96, 3) and read.dtype == (np.uint16 if wide else np.uint8)
+    assert read.max() > (1000 if wide else 10)  # samples across the range, not 8 bits in 16
+
+
+def test_output_path_that_is_a_folder_is_refused_before_any_work(tmp_path, gray, capsys):
+    tifffile.imwrite(tmp_path / "in.tif", np.stack([gray[:64, :64]] * 2))
+    for name in ("out.tif", "out.mp4", "out.ome.tif"):
+        (tmp_path / name).mkdir()
+        code, err = _cli(capsys, "colorize", tmp_path / "in.tif", tmp_path / name, "--quiet")
+        assert code == 1 and "is a folder" in err and len(err.strip().splitlines()) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def _lightness(rgb):
+    return skimage.color.rgb2lab(rgb)[..., 0]
+
+
+@pytest.fixture(scope="module")
+def colour_photo():
+    return skimage.data.astronaut()[40:168, 160:288]
+
+
+def _from_rgb_lightness(src, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    code, err = _cli(capsys, "colorize", src, out, "--from-rgb", "--tile-size", 128, "--quiet")
+    assert code == 0, err
+    return _lightness(_read_png(out))
+
+
+@pytest.mark.parametrize("kind", ["cmyk-jpeg", "cmyk-tiff", "ycbcr-tiff", "palette-png",
+                                  "rgb16-png", "rgba-png", "la-png"])  # fmt: skip
+def test_colour_models_keep_the_images_lightness(tmp_path, colour_photo, kind, capsys):
+    from PIL import Image
+
+    photo = Image.fromarray(colour_photo)
+    src = tmp_path / f"{kind}.{kind.split('-')[1].replace('jpeg', 'jpg').replace('tiff', 'tif')}"
+    truth = _lightness(colour_photo)
+    if kind == "cmyk-jpeg":
+        photo.convert("CMYK").save(src, quality=95)
+    elif kind == "cmyk-tiff":
+        rgb = colour_photo.astype(np.float32) / 255
+        k = 1 - rgb.max(-1, keepdims=True)
+        cmy = (1 - rgb - k) / np.maximum(1 - k, 1e-6)
+        ink = np.rint(np.concatenate([cmy, k], -1) * 255).astype(np.uint8)
+        tifffile.imwrite(src, ink, photometric="separated")
+    elif kind == "ycbcr-tiff":
+        r, g, b = (colour_photo[..., i].astype(np.float32) for i in range(3))
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        ycc = np.stack([y, (b - y) / 1.772 + 128, (r - y) / 1.402 + 128], -1)
+        tifffile.imwrite(src, np.clip(np.rint(ycc), 0, 255).astype(np.uint8),
+                         photometric="ycbcr", subsampling=(1, 1))  # fmt: skip
+    elif kind == "palette-png":
+        photo.quantize(256).save(src)
+        truth = _lightness(np.asarray(Image.open(src).convert("RGB")))
+    elif kind == "rgb16-png":
+        _png16(src, colour_photo.astype(np.uint16) * 257)
+    elif kind == "rgba-png":
+        photo.convert("RGBA").save(src)
+    else:  # gray + alpha, colourised without --from-rgb
+        Image.fromarray(colour_photo[..., 1]).convert("LA").save(src)
+        out = tmp_path / "out.png"
+        assert _cli(capsys, "colorize", src, out, "--tile-size", 128, "--quiet")[0] == 0
+        kept, truth = _lightness(_read_png(out)), _lightness(np.dstack([colour_photo[..., 1]] * 3))
+        assert np.corrcoef(kept.ravel(), truth.ravel())[0, 1] > 0.99
+        return
+    kept = _from_rgb_lightness(src, tmp_path, capsys)
+    assert np.corrcoef(kept.ravel(), truth.ravel())[0, 1] > 0.99
+    assert np.abs(kept - truth).mean() < 2.5
+
+
+def test_white_is_zero_and_gray_palette_tiffs_are_gray(tmp_path, gray):
+    tifffile.imwrite(tmp_path / "white.tif", 255 - gray, photometric="miniswhite")
+    ramp = np.tile(np.arange(256, dtype=np.uint16) * 257, (3, 1))
+    tifffile.imwrite(tmp_path / "palette.tif", gray, photometric="palette", colormap=ramp)
+    for name in ("white.tif", "palette.tif"):
+        image, _ = open_image(tmp_path / name)
+        read = np.asarray(image).astype(np.float64)
+        assert np.corrcoef(read.ravel(), gray.ravel())[0, 1] > 0.999, name
+
+
+def test_colour_models_without_lightness_are_one_line(tmp_path, gray, capsys):
+    lab = np.dstack([gray, gray, gray])
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
+    code, err = _cli(capsys, "colorize", tmp_path / "lab.tif", tmp_path / "o.png", "--from-rgb")
+    assert code == 1 and "lab.tif holds CIELAB" in err and len(err.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ import numpy as np
 from .errors import DamagedFileError
 from .fits import FITS_SUFFIXES, is_fits, open_fits
 from .ome_zarr import as_dask, check_finished, read_multiscale
+from .photometric import read_flat, tiff_colours
 from .scaling import to_unit_float
 from .video import VIDEO_SUFFIXES, is_video, open_video
 
@@ -102,6 +103,7 @@ def _open_tiff(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
             raise ValueError(f"{path.name} has {len(series.levels)} level(s), got level={level}")
         _check_tiff_data(path, series.levels[level])
         _check_tiff_axes(path, series.axes, series.shape)
+        page = series.pages[0]
         spacing = (tif.imagej_metadata or {}).get("spacing")
         pixel = _pixel_size(series.pages[0])
         if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
@@ -109,7 +111,7 @@ def _open_tiff(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
     reader = TiffLevel(str(path.resolve()), level)
     chunks = _tiff_zarr(reader.path, level).chunks
     array = da.from_array(reader, chunks=chunks, asarray=True, name=f"tiff-{reader.token}")
-    array = one_gray(array, path)
+    array = one_gray(tiff_colours(path, page, array), path)
     scale = None
     if pixel or spacing:
         scale = (*[1.0] * (array.ndim - 2), *(pixel or (1.0, 1.0)))
@@ -280,7 +282,10 @@ def _open_zarr(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a PNG, JPEG or TIFF file into an array, as stored (no conversion).
+    """Read a PNG, JPEG or TIFF file into an array: gray, or RGB(A) for colour models.
+
+    Samples keep their bit depth; a TIFF's white-is-zero, palette, CMYK or YCbCr
+    and a CMYK JPEG are converted as :mod:`.photometric` says.
 
     Raises
     ------
@@ -301,12 +306,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if _suffix(path) in (".tif", ".tiff"):
         import tifffile
 
-        with tiff_errors(path):
-            return tifffile.imread(path)
-    import imageio.v3 as iio
+        import dask.array as da
 
+        with tiff_errors(path), tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ValueError(f"cannot decode {path}: it holds no image")
+            data, page = tif.series[0].asarray(), tif.series[0].pages[0]
+        return np.asarray(tiff_colours(path, page, da.from_array(data, chunks=-1)))
     try:
-        return iio.imread(path)
+        return read_flat(path)
     except Exception as err:  # decoders raise many types; name the file and the reason
         raise ValueError(f"cannot decode {path}: {_first_line(err)}") from None
 

@@ -39,6 +39,8 @@ def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") 
         raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    if suffix != ".zarr" and path.is_dir():  # found before the work, not after it
+        raise IsADirectoryError(f"the output {path} is a folder, not a {kind} file; name a file")
     return path
 
 
@@ -54,11 +56,14 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, dtype: str = "uint8") 
         raise ValueError(f"{suffix} output streams through napari_colorgan.colorize_to_file")
     data = to_dtype(rgb, dtype)
     with atomic_write(path) as tmp:
-        if suffix in FLAT_SUFFIXES:
+        if suffix == ".png":  # imagecodecs writes 16-bit RGB, which Pillow cannot
+            import imagecodecs
+
+            tmp.write_bytes(imagecodecs.png_encode(data))
+        elif suffix in FLAT_SUFFIXES:
             import imageio.v3 as iio
 
-            options = {} if suffix == ".png" else {"quality": 95}
-            iio.imwrite(tmp, data, extension=suffix, **options)
+            iio.imwrite(tmp, data, extension=suffix, quality=95)
         else:
             import tifffile
 
