@@ -1,5 +1,8 @@
 """FITS in: lazy reading, scaled and blank pixels, cubes, and the WCS kept in the outputs."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import skimage.color
@@ -125,3 +128,46 @@ def test_cli_fits_cube_to_ome_zarr(tmp_path, deep_field):
     group = zarr.open_group(out, mode="r")
     assert group["0"].shape == (3, 2, *deep_field.shape)
     assert group.attrs["colorgan"]["fits_wcs"]["CTYPE1"] == "RA---TAN"
+
+
+def test_a_changed_file_is_read_as_it_is_now(tmp_path, deep_field):
+    path = tmp_path / "field.fits"
+    fits.PrimaryHDU(deep_field).writeto(path)
+    np.testing.assert_array_equal(open_fits(path).compute(), deep_field)
+    other = (deep_field[::-1] * 2).astype(np.int32)  # another type, another header
+    fits.PrimaryHDU(other).writeto(path, overwrite=True)
+    image = open_fits(path)
+    assert image.dtype == np.int32
+    np.testing.assert_array_equal(image.compute(), other)
+
+
+def test_few_fits_files_stay_open(tmp_path, deep_field):
+    from napari_colorgan.io.fits import OPEN_FILES
+
+    paths = []
+    for i in range(OPEN_FILES + 6):
+        paths.append(tmp_path / f"f{i}.fits")
+        fits.PrimaryHDU(deep_field[:16] + i).writeto(paths[-1])
+        assert float(open_fits(paths[-1])[0, 0].compute()) == deep_field[0, 0] + i
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("counting open files needs /proc")
+    held = [os.readlink(fd) for fd in fds.iterdir() if _link(fd).endswith(".fits")]
+    assert 0 < len(held) <= OPEN_FILES
+
+
+def _link(fd):
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""
+
+
+def test_a_broken_wcs_names_the_file_and_the_image_still_colourises(tmp_path, deep_field):
+    header = _sky_wcs(deep_field.shape).to_header()
+    header["CTYPE1"] = "RA---XYZ"  # a projection wcslib does not know
+    path = tmp_path / "broken.fits"
+    fits.PrimaryHDU(deep_field, header=header).writeto(path)
+    with pytest.warns(UserWarning, match=r"broken.fits has a world coordinate system") as seen:
+        assert wcs_cards(path) is None
+    assert "wcs.c" not in str(seen[0].message) and "XYZ" in str(seen[0].message)

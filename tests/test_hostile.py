@@ -816,3 +816,14 @@ def test_colour_models_without_lightness_are_one_line(tmp_path, gray, capsys):
     tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
     code, err = _cli(capsys, "colorize", tmp_path / "lab.tif", tmp_path / "o.png", "--from-rgb")
     assert code == 1 and "lab.tif holds CIELAB" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_rewritten_tiff_is_read_as_it_is_now(tmp_path, gray):
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, gray, tile=(64, 64))
+    np.testing.assert_array_equal(np.asarray(open_image(path)[0]), gray)
+    other = gray[::-1].astype(np.uint16) * 200
+    tifffile.imwrite(path, other, tile=(64, 64))
+    image = open_image(path)[0]
+    assert image.dtype == np.uint16
+    np.testing.assert_array_equal(np.asarray(image), other)

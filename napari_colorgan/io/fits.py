@@ -12,13 +12,14 @@ sky position (:func:`wcs_cards`).
 from __future__ import annotations
 
 import os
-import threading
 import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import DamagedFileError
+from .handles import Handles, file_version
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz")
 CHUNK_BYTES = 32 * 2**20  # rows of a plane read per task
@@ -39,14 +40,14 @@ def _astropy_fits() -> Any:
     return fits
 
 
-_READING = threading.Lock()
-
-
-@lru_cache(maxsize=16)
-def _hdul(path: str) -> Any:
+def _open_hdul(path: str) -> Any:
     # memmap=False: astropy refuses memory maps of scaled (BSCALE/BZERO/BLANK)
     # data; its section still reads only the bytes of the rows asked for
     return _astropy_fits().open(path, memmap=False, lazy_load_hdus=True)
+
+
+OPEN_FILES = 4  # FITS files held open at once per process
+_HANDLES = Handles(_open_hdul, OPEN_FILES)
 
 
 def image_hdu(path: str | os.PathLike) -> int:
@@ -98,17 +99,22 @@ class FitsSection:
         from dask.base import tokenize
 
         self.path, self.hdu = path, hdu
-        section = _hdul(path)[hdu].section
-        self.shape = tuple(_hdul(path)[hdu].shape)
-        self.ndim = len(self.shape)
-        first = np.asarray(section[(*[0] * (self.ndim - 1), slice(0, 1))])
+        self.version = file_version(path)
+        with _HANDLES.lock:
+            image = _HANDLES.get(self.version)[hdu]
+            self.shape = tuple(image.shape)
+            self.ndim = len(self.shape)
+            first = np.asarray(image.section[(*[0] * (self.ndim - 1), slice(0, 1))])
         self.dtype = first.dtype.newbyteorder("=")  # FITS is big-endian; compute is native
-        stat = os.stat(path)
-        self.token = tokenize(path, hdu, stat.st_mtime_ns, stat.st_size)
+        self.token = tokenize(hdu, *self.version)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        with _READING:  # one open file per process: its seek and read are not thread-safe
-            block = np.asarray(_hdul(self.path)[self.hdu].section[key])
+        if file_version(self.path) != self.version:
+            raise DamagedFileError(
+                f"{self.path} changed while it was being read; open it again"
+            )
+        with _HANDLES.lock:  # one open file per process: its seek and read are not thread-safe
+            block = np.asarray(_HANDLES.get(self.version)[self.hdu].section[key])
         return block.astype(self.dtype, copy=False)
 
 
@@ -152,13 +158,30 @@ def wcs_cards(path: str | os.PathLike) -> dict[str, Any] | None:
     from astropy.wcs import WCS, FITSFixedWarning
 
     header = _astropy_fits().getheader(path, image_hdu(path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)  # astropy's own fix-ups
-        wcs = WCS(header)
-    if not wcs.has_celestial and not wcs.wcs.spec >= 0:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)  # astropy's own fix-ups
+            wcs = WCS(header)
+            wcs.wcs.set()  # wcslib checks the projection and the matrix here
+            if not wcs.has_celestial and not wcs.wcs.spec >= 0:
+                return None
+            cards = wcs.to_header(relax=True)
+    except (ValueError, MemoryError, KeyError) as err:  # wcslib's errors are ValueErrors
+        warnings.warn(
+            f"{Path(path).name} has a world coordinate system wcslib cannot use "
+            f"({_wcslib_reason(err)}): the output keeps no sky position",
+            UserWarning,
+            stacklevel=2,
+        )
         return None
-    cards = wcs.to_header(relax=True)
     return {key: cards[key] for key in cards if key not in ("COMMENT", "HISTORY", "")}
+
+
+def _wcslib_reason(err: BaseException) -> str:
+    """wcslib's message without its C-source location (``ERROR 4 in wcs_types() at line ...``)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("ERROR ")]
+    return (reasons or lines or [type(err).__name__])[-1].rstrip(".")
 
 
 def cards_text(cards: dict[str, Any]) -> str:

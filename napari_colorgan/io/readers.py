@@ -8,7 +8,6 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from .errors import DamagedFileError
 from .fits import FITS_SUFFIXES, is_fits, open_fits
+from .handles import Handles, file_version
 from .ome_zarr import as_dask, check_finished, read_multiscale
 from .photometric import read_flat, tiff_colours
 from .scaling import to_unit_float
@@ -109,8 +109,7 @@ def _open_tiff(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
         if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
             spacing, pixel = _ome_sizes(tif.ome_metadata, spacing, pixel)
     reader = TiffLevel(str(path.resolve()), level)
-    chunks = _tiff_zarr(reader.path, level).chunks
-    array = da.from_array(reader, chunks=chunks, asarray=True, name=f"tiff-{reader.token}")
+    array = da.from_array(reader, chunks=reader.chunks, asarray=True, name=f"tiff-{reader.token}")
     array = one_gray(tiff_colours(path, page, array), path)
     scale = None
     if pixel or spacing:
@@ -128,26 +127,38 @@ class TiffLevel:
     """
 
     def __init__(self, path: str, level: int):
-        self.path, self.level = path, level
-        z = _tiff_zarr(path, level)
-        self.shape, self.dtype, self.ndim = z.shape, z.dtype, z.ndim
         from dask.base import tokenize
 
-        stat = os.stat(path)
-        self.token = tokenize(path, level, stat.st_mtime_ns, stat.st_size)
+        self.path, self.level = path, level
+        self.version = file_version(path)
+        z = _TIFFS.get(self.version, level).array
+        self.shape, self.dtype, self.ndim = z.shape, z.dtype, z.ndim
+        self.chunks = z.chunks
+        self.token = tokenize(level, *self.version)
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        if file_version(self.path) != self.version:
+            raise DamagedFileError(f"{self.path} changed while it was being read; open it again")
         with tiff_errors(self.path):
-            return _tiff_zarr(self.path, self.level)[key]
+            return _TIFFS.get(self.version, self.level).array[key]
 
 
-@lru_cache(maxsize=16)
-def _tiff_zarr(path: str, level: int) -> Any:
-    import tifffile
-    import zarr
+class _OpenTiff:
+    """One level of a TIFF opened as a zarr array through tifffile's store."""
 
-    with tiff_errors(path):
-        return zarr.open_array(tifffile.imread(path, aszarr=True, level=level), mode="r")
+    def __init__(self, path: str, level: int):
+        import tifffile
+        import zarr
+
+        with tiff_errors(path):
+            self.store = tifffile.imread(path, aszarr=True, level=level)
+            self.array = zarr.open_array(self.store, mode="r")
+
+    def close(self) -> None:
+        self.store.close()
+
+
+_TIFFS = Handles(_OpenTiff, 8)  # TIFF levels held open at once per process
 
 
 class _Collect(logging.Handler):
