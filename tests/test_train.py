@@ -53,13 +53,17 @@ def _tiny(**kw):
 
 
 def test_training_lowers_l1_and_switches_on_the_gan(astronaut):
-    torch.manual_seed(0)
     trainer = Trainer(_tiny(steps=30, warmup=25, lr_g=1e-3), [astronaut])
-    first = [trainer.train_step()["l1"] for _ in range(5)]
-    for _ in range(20):
+    fixed = trainer.sampler.batch(10**6, 16)  # patches of a batch never trained on
+
+    def l1() -> float:
+        with torch.no_grad():
+            return float((trainer.G(fixed.inputs) - fixed.ab).abs().mean())
+
+    first = l1()
+    for _ in range(25):
         trainer.train_step()
-    last = [trainer.train_step()["l1"] for _ in range(5)]
-    assert np.mean(last) < np.mean(first)
+    assert l1() < 0.9 * first
     logs = trainer.train_step()
     assert {"d", "adv", "fm"} <= set(logs) and all(np.isfinite(list(logs.values())))
 
@@ -245,7 +249,7 @@ def test_two_processes_match_one_at_the_same_global_batch(tmp_path):
     subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt")], check=True, env=env)
     two, one = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("two", "one"))
     assert two["world"] == 2 and one["world"] == 1
-    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4)
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4, atol=1e-5)
     for k in one["params"]:
         torch.testing.assert_close(two["params"][k], one["params"][k], atol=2e-5, rtol=1e-4)
 

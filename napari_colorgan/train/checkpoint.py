@@ -7,7 +7,7 @@ stored together; a checkpoint from a run with other settings is refused by name.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,11 @@ def load_checkpoint(
         raise ValueError(f"{path} is not a napari-colorgan training checkpoint")
     saved = json.loads(meta["config"])
     current = json.loads(json.dumps(asdict(config)))
-    changed = sorted(k for k, v in current.items() if saved.get(k) != v and k not in ENDS)
+    # a setting added since the checkpoint was written had its default then
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    changed = sorted(
+        k for k, v in current.items() if saved.get(k, defaults.get(k)) != v and k not in ENDS
+    )
     if changed:
         raise ValueError(
             f"{path} was written by a run with other settings ({', '.join(changed)}); "

@@ -1,4 +1,10 @@
-"""Paired training patches (L in, colour out) cut from colour images."""
+"""Training patches: (gray input, colour truth) pairs cut from colour images or real pairs.
+
+Every patch is read as a region of its source (:mod:`.sources`), placed by
+:mod:`.sampling`, turned and flipped alike in input and truth; its gray input is the
+truth's L or, for a real pair, the input image's lightness; input augmentations
+then apply to the input alone.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..color import rgb_to_lab
+from ..color import gray_to_lightness, rgb_to_lab
 from ..engine.context import block_view
 from ..io.scaling import to_unit_float
+from .sampling import Placement, foreground_mask
+from .sources import Pair, Source, named_image, video_frames
 
 
 def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | None = None):
-    """Load a colour image as float32 RGB in [0, 1], keeping only a fraction of it.
+    """Load a colour image whole as float32 RGB in [0, 1], keeping only a fraction of it.
+
+    For held-out truths and small images; training reads its images by regions
+    through :func:`~.sources.open_entry` instead.
 
     Parameters
     ----------
@@ -28,25 +39,9 @@ def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | N
         The fractions of rows and columns to keep, e.g. ``cols=(0, 0.6)`` for the
         left 60 %: how training and held-out parts of one image are separated.
     """
-    kind, _, name = source.partition(":")
-    if kind == "video":
+    if source.partition(":")[0] == "video":
         raise ValueError(f"{source} is a video: load it with load_frames")
-    if kind == "skimage":
-        import skimage.data
-
-        image = getattr(skimage.data, name)()
-        if isinstance(image, tuple):
-            image = image[0]
-    elif kind == "sklearn":
-        from sklearn.datasets import load_sample_image
-
-        image = load_sample_image(name)
-    else:
-        import skimage.io
-
-        path = Path(os.path.expandvars(source))
-        image = skimage.io.imread(base / path if base and not path.is_absolute() else path)
-    return _cut(np.asarray(image), source, rows, cols)
+    return _cut(np.asarray(named_image(source, base)), source, rows, cols)
 
 
 def load_frames(
@@ -63,19 +58,9 @@ def load_frames(
     rows, cols : (float, float)
         As for :func:`load_source`.
     """
-    try:
-        import av
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            f"reading {source} needs PyAV: pip install 'napari-colorgan[train]'"
-        ) from err
     path = Path(os.path.expandvars(source.partition(":")[2]))
     path = base / path if base and not path.is_absolute() else path
-    with av.open(str(path)) as container:
-        clip = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    n = len(clip)
-    clip = clip[int(frames[0] * n) : int(frames[1] * n) : every]
-    return [_cut(frame, source, rows, cols) for frame in clip]
+    return [_cut(frame, source, rows, cols) for frame in video_frames(path, every, frames)]
 
 
 def _cut(image: np.ndarray, source: str, rows, cols) -> np.ndarray:
@@ -105,22 +90,89 @@ class Augment:
         Quantise the input to between 6 and ``bits`` bits of levels (e.g. 10): what is
         left of a 16-bit image whose signal filled only a small part of the
         detector's range once the percentile normalisation stretches it (0 = off).
+    formations : float
+        Share of colour-only patches whose gray is drawn from the family of gray
+        formations (:func:`~napari_colorgan.grays.random_grays`: luma, linear
+        cameras with noise and vignetting, tone curves) instead of exact L* (0 = off).
     """
 
     gamma: float = 1.0
     blur: float = 0.0
     noise: float = 0.0
     bits: int = 0
+    formations: float = 0.0
+
+
+@dataclass
+class Batch:
+    """One batch of training patches (or one process's part of it).
+
+    Attributes
+    ----------
+    inputs : Tensor ``(n, 1, p, p)``
+        What the generator reads: L in [0, 100] of the gray input, augmented.
+    cond : Tensor ``(n, 1, p, p)``
+        The same input before input augmentations: what the discriminator is
+        conditioned on and what colour is rendered with in ``colorize`` mode.
+    L, ab : Tensor ``(n, 1, p, p)``, ``(n, 2, p, p)``
+        The target's CIELAB. For a colour image alone ``cond`` is ``L``.
+    references : Tensor ``(n, 2, p, p)`` or None
+        The ab of another crop of each patch's image (guided training).
+    views : list of Tensor or None
+        Each patch's context view, ``(h, w)`` L in [0, 100].
+    foreground : list of float
+        Each patch's share of foreground (NaN where no mask is used).
+    """
+
+    inputs: torch.Tensor
+    cond: torch.Tensor
+    L: torch.Tensor
+    ab: torch.Tensor
+    references: torch.Tensor | None = None
+    views: list | None = None
+    foreground: list | None = None
+
+    def pin_memory(self) -> Batch:
+        """Page-locked copies, for the DataLoader's ``pin_memory`` on CUDA."""
+        pinned = {
+            k: v.pin_memory() if isinstance(v, torch.Tensor) else v
+            for k, v in vars(self).items()
+        }
+        return Batch(**pinned)
+
+
+def patch_seed(seed: int, index: int, j: int) -> int:
+    """The seed of patch ``j`` of batch ``index``: every patch has a stream of its own, so a
+    batch is the same whichever process draws it and whenever (workers, ranks, resume)."""
+    return int(np.random.SeedSequence([seed, index, j]).generate_state(1, np.uint64)[0] >> 1)
 
 
 class PatchSampler:
-    """Random crops, flips and 90 degree rotations of colour images, as Lab batches.
+    """Random crops, flips and 90 degree rotations of training images, as Lab batches.
 
-    Images are drawn with probability proportional to ``weights`` (default: the
-    square root of their area, so that one large slide does not drown the small
-    photographs). Deterministic for a given ``seed``; :meth:`state` and
-    :meth:`set_state` save and restore the random stream for an exact resume.
-    With ``views``, each patch also comes with a context view (see :meth:`sample`).
+    Images are read by regions only (see :mod:`.sources`), drawn with probability
+    proportional to ``weights`` (default: the square root of their area, so that one
+    large slide does not drown the small photographs). Batch ``index`` is a function
+    of ``seed`` and ``index`` alone (:meth:`batch`): worker processes, data-parallel
+    ranks and a resumed run all draw the same patches.
+
+    Parameters
+    ----------
+    images : list of Source, Pair or array-like
+        Colour images (``(Y, X, 3)``, float in [0, 1] or integer), sources or pairs.
+    patch : int
+        Side of a patch, in pixels.
+    seed : int
+        Seed of every patch's random stream.
+    augment : Augment
+        Input-only augmentations.
+    weights : list of float, optional
+        Sampling weight per image.
+    views : bool
+        Give each patch a context view (see :meth:`batch`).
+    min_foreground : float
+        Draw only patches with at least this share of foreground (0: anywhere); the
+        mask of each image comes from its low-resolution view, when first needed.
     """
 
     def __init__(
@@ -131,47 +183,117 @@ class PatchSampler:
         augment: Augment = Augment(),
         weights=None,
         views: bool = False,
+        min_foreground: float = 0.0,
     ):
-        self.images = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
-        self.lightness = [rgb_to_lab(im[None])[0, 0] for im in self.images] if views else None
-        small = [im for im in self.images if min(im.shape[1:]) < patch]
+        self.sources = [
+            im if isinstance(im, (Source, Pair)) else Source(im, f"array{tuple(im.shape)}")
+            for im in images
+        ]
+        small = [s for s in self.sources if min(s.shape) < patch]
         if small:
             raise ValueError(
-                f"patch size {patch} is larger than an image of shape {small[0].shape}"
+                f"patch size {patch} is larger than {small[0].name}, of {small[0].shape[0]} "
+                f"x {small[0].shape[1]} pixels; lower patch"
             )
+        if not 0 <= min_foreground < 1:
+            raise ValueError(f"min_foreground must be in [0, 1), got {min_foreground}")
         if weights is None:
-            weights = [float(im.shape[1] * im.shape[2]) ** 0.5 for im in self.images]
+            weights = [float(s.shape[0] * s.shape[1]) ** 0.5 for s in self.sources]
         weights = torch.as_tensor(weights, dtype=torch.float64)
         self.weights = weights / weights.sum()
-        self.patch = patch
-        self.augment = augment
-        self.rng = torch.Generator().manual_seed(seed)
+        self.patch, self.seed, self.augment = patch, seed, augment
+        self.views, self.min_foreground = views, min_foreground
+        self._placements: dict[int, Placement] = {}
+        self._lightness: dict[int, torch.Tensor] = {}
+        self.drawn = 0  # batches drawn by :meth:`sample`
 
-    def state(self) -> torch.Tensor:
-        """The random stream's state (a uint8 tensor)."""
-        return self.rng.get_state()
+    # -- what each image gives once ---------------------------------------------------------
 
-    def set_state(self, state: torch.Tensor) -> None:
-        """Continue the random stream from a :meth:`state`."""
-        self.rng.set_state(state)
+    def placement(self, i: int) -> Placement:
+        """Where patches of image ``i`` may lie (its foreground mask, when one is asked for)."""
+        if i not in self._placements:
+            source = self.sources[i]
+            mask, stride = None, 1
+            if self.min_foreground > 0:
+                view, stride = source.overview()
+                mask = foreground_mask(view)
+            self._placements[i] = Placement(
+                source.shape, self.patch, mask, stride, self.min_foreground, source.name
+            )
+        return self._placements[i]
 
-    def _crop(self, index: int | None = None) -> tuple[torch.Tensor, int]:
-        rng, p = self.rng, self.patch
-        if index is None:
-            index = int(torch.multinomial(self.weights, 1, generator=rng))
-        im = self.images[index]
-        y = int(torch.randint(im.shape[1] - p + 1, (1,), generator=rng))
-        x = int(torch.randint(im.shape[2] - p + 1, (1,), generator=rng))
-        crop = im[:, y : y + p, x : x + p]
-        crop = torch.rot90(crop, int(torch.randint(4, (1,), generator=rng)), dims=(1, 2))
-        return (crop.flip(2) if torch.rand((), generator=rng) < 0.5 else crop), index
+    def lightness(self, i: int) -> torch.Tensor:
+        """The L of image ``i``'s input, from its overview (the whole of a small image)."""
+        if i not in self._lightness:
+            source = self.sources[i]
+            if isinstance(source, Pair):
+                view, _ = source.input.overview()
+                L = gray_to_lightness(torch.from_numpy(view))
+            else:
+                view, _ = source.overview()
+                L = rgb_to_lab(torch.from_numpy(view).permute(2, 0, 1)[None])[0, 0]
+            self._lightness[i] = L
+        return self._lightness[i]
 
-    def _view(self, index: int) -> torch.Tensor:
+    # -- batches ----------------------------------------------------------------------------
+
+    def batch(self, index: int, n: int, part: slice = slice(None), references: bool = False):
+        """Batch ``index`` of ``n`` patches, or its ``part`` (a data-parallel rank's share).
+
+        Only the patches of ``part`` are read. With ``references``, each patch has the
+        ab of another crop of its image: the reference a guided generator learns to
+        follow. A sampler made with ``views`` gives each patch's context view, as the
+        engine makes them from a whole image
+        (:func:`~napari_colorgan.engine.context.context_view`).
+        """
+        drawn = [self._patch(self._stream(index, j), references) for j in range(n)[part]]
+        rgb = torch.stack([d["rgb"] for d in drawn])
+        lab = rgb_to_lab(rgb)
+        L, ab = lab[:, :1], lab[:, 1:]
+        grays = [d["gray"] for d in drawn]
+        if any(g is not None for g in grays):  # a real pair's input is its own gray
+            cond = torch.stack([L[k] if g is None else g for k, g in enumerate(grays)])
+        else:
+            cond = L
+        inputs = torch.stack([
+            self._augment(c, d["rng"], d["rgb"] if g is None else None)
+            for c, d, g in zip(cond, drawn, grays)
+        ])
+        refs = None
+        if references:
+            refs = rgb_to_lab(torch.stack([d["reference"] for d in drawn]))[:, 1:]
+        views = [d["view"] for d in drawn] if self.views else None
+        return Batch(inputs, cond, L, ab, refs, views, [d["foreground"] for d in drawn])
+
+    def _stream(self, index: int, j: int) -> torch.Generator:
+        return torch.Generator().manual_seed(patch_seed(self.seed, index, j))
+
+    def _patch(self, rng: torch.Generator, references: bool) -> dict:
+        i = int(torch.multinomial(self.weights, 1, generator=rng))
+        source, place = self.sources[i], self.placement(i)
+        y, x = place.draw(rng)
+        turn, flip = _orientation(rng)
+        p = self.patch
+        if isinstance(source, Pair):
+            rgb = _orient(_chw(source.target.read(y, x, p, p)), turn, flip)
+            gray = gray_to_lightness(_orient(_chw(source.input.read(y, x, p, p)), turn, flip))
+        else:
+            rgb, gray = _orient(_chw(source.read(y, x, p, p)), turn, flip), None
+        out = {"index": i, "rgb": rgb, "gray": gray, "rng": rng, "foreground": place.fraction(y, x)}
+        if references:
+            target = source.target if isinstance(source, Pair) else source
+            ry, rx = place.draw(rng)
+            out["reference"] = _orient(_chw(target.read(ry, rx, p, p)), *_orientation(rng))
+        if self.views:
+            out["view"] = self._view(i, rng)
+        return out
+
+    def _view(self, index: int, rng: torch.Generator) -> torch.Tensor:
         """The context view (L, block means) of image ``index``: of all of it or, half of
         the time, of a random part of it (a quarter of each side or more, anywhere),
         flipped and turned at random. Any part of an image must give its code, so the
         code learns the image's kind, not where a patch lies in it."""
-        L, rng = self.lightness[index], self.rng
+        L = self.lightness(index)
         whole = torch.rand((), generator=rng) < 0.5
         sides = [
             n if whole else int(torch.randint(max(1, n // 4), n + 1, (1,), generator=rng))
@@ -185,53 +307,64 @@ class PatchSampler:
         return view.flip(1) if torch.rand((), generator=rng) < 0.5 else view
 
     def sample(self, batch: int, rank: int = 0, world: int = 1, references: bool = False):
-        """Return ``(L_input, L_true, ab_true)``, each ``(batch // world, C, patch, patch)``.
+        """The next batch (see :meth:`batch`) as a tuple ``(L_input, L_true, ab_true)``.
 
-        Every process of a data-parallel run draws the same global batch and keeps
-        its own ``rank``-th part, so the union over ranks is the single-process batch.
-        With ``references``, a next item holds the ab of another crop of the same
-        image per sample: the reference a guided generator learns to follow. A
-        sampler made with ``views`` adds a last item: a list of each patch's context
-        view, ``(h, w)`` L in [0, 100], as the engine makes them from a whole image
-        (:func:`~napari_colorgan.engine.context.context_view`).
+        Each ``(batch // world, C, patch, patch)``: every process of a data-parallel
+        run keeps its own ``rank``-th part of the same global batch. With
+        ``references`` a next item holds the reference ab; a sampler made with
+        ``views`` adds a last item, the list of context views.
         """
         part = slice(rank * batch // world, (rank + 1) * batch // world)
-        rgb, sources = self.crops(batch)
-        lab = rgb_to_lab(rgb[part])
-        L, ab = lab[:, :1], lab[:, 1:]
-        out = (self._augment(L, batch, part), L, ab)
+        b = self.batch(self.drawn, batch, part, references)
+        self.drawn += 1
+        out = (b.inputs, b.L, b.ab)
         if references:
-            refs = [self._crop(i)[0] for i in sources]
-            out += (rgb_to_lab(torch.stack(refs[part]))[:, 1:],)
-        if self.lightness is not None:
-            out += ([self._view(i) for i in sources][part],)
-        return out
+            out += (b.references,)
+        return out + ((b.views,) if self.views else ())
 
-    def crops(self, n: int) -> tuple[torch.Tensor, list[int]]:
-        """``n`` random RGB crops ``(n, 3, patch, patch)`` and the image each came from."""
-        drawn = [self._crop() for _ in range(n)]
-        return torch.stack([c for c, _ in drawn]), [i for _, i in drawn]
+    def crops(self, n: int, index: int = 0) -> tuple[torch.Tensor, list[int]]:
+        """``n`` random RGB crops ``(n, 3, patch, patch)`` of the targets and the image each
+        came from (batch ``index``'s draws)."""
+        drawn = [self._patch(self._stream(index, j), False) for j in range(n)]
+        return torch.stack([d["rgb"] for d in drawn]), [d["index"] for d in drawn]
 
-    def _draw(self, n: int, part: slice, *shape) -> torch.Tensor:
-        return torch.rand(n, *shape, generator=self.rng)[part]
-
-    def _augment(self, L: torch.Tensor, n: int, part: slice) -> torch.Tensor:
+    def _augment(
+        self, L: torch.Tensor, rng: torch.Generator, rgb: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Input-only augmentations of one patch's L ``(1, p, p)``, drawn from its stream."""
         a = self.augment
+        if a.formations > 0 and rgb is not None:  # a real pair's gray is left as it is
+            from ..grays import random_grays
+
+            L = random_grays(rgb[None], L[None], rng, 1 - a.formations)[0]
         x = L / 100
         if a.gamma != 1.0:
-            g = torch.exp((self._draw(n, part, 1, 1, 1) * 2 - 1) * np.log(a.gamma))
+            g = torch.exp((torch.rand((), generator=rng) * 2 - 1) * np.log(a.gamma))
             x = x.clamp_min(0) ** g
         if a.blur > 0:
-            sigmas = self._draw(n, part) * a.blur
-            x = torch.cat([_gaussian_blur(im[None], float(s)) for im, s in zip(x, sigmas)])
+            x = _gaussian_blur(x[None], float(torch.rand((), generator=rng)) * a.blur)[0]
         if a.noise > 0:
-            sigma = self._draw(n, part, 1, 1, 1) * a.noise
-            noise = torch.randn((n, *x.shape[1:]), generator=self.rng)[part]
-            x = (x + sigma * noise).clamp(0, 1)
+            sigma = torch.rand((), generator=rng) * a.noise
+            x = (x + sigma * torch.randn(x.shape, generator=rng)).clamp(0, 1)
         if a.bits:
-            levels = 2.0 ** (6 + self._draw(n, part, 1, 1, 1) * max(a.bits - 6, 0)) - 1
+            levels = 2.0 ** (6 + torch.rand((), generator=rng) * max(a.bits - 6, 0)) - 1
             x = torch.round(x * levels) / levels
         return x * 100
+
+
+def _chw(region: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(region))
+    return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
+
+
+def _orientation(rng: torch.Generator) -> tuple[int, bool]:
+    """A random quarter turn and flip."""
+    return int(torch.randint(4, (1,), generator=rng)), bool(torch.rand((), generator=rng) < 0.5)
+
+
+def _orient(t: torch.Tensor, turn: int, flip: bool) -> torch.Tensor:
+    t = torch.rot90(t, turn, dims=(1, 2))
+    return t.flip(2) if flip else t
 
 
 def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
-LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "hint", "perceptual")
+LOG_COLUMNS = ("l1", "g", "d", "adv", "fm", "chroma", "hint", "perceptual", "foreground")
 
 
 class TrainStep(NamedTuple):

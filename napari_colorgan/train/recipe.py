@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import evaluate_model, format_table
-from .trainer import TrainConfig, Trainer, load_images
+from .trainer import TrainConfig, Trainer, load_images, open_images
 
 
 def run_recipe(
@@ -56,7 +56,7 @@ def run_recipe(
     logs = here / "logs"
     logs.mkdir(exist_ok=True)
     log, checkpoint = logs / f"{out.stem}.csv", logs / f"{out.stem}.checkpoint.safetensors"
-    trainer = Trainer(config, *load_images(config.data, here))
+    trainer = Trainer(config, *open_images(config.data, here))
     if checkpoint.exists() and not restart:
         step = trainer.load_checkpoint(checkpoint)
         if trainer.rank == 0:
@@ -113,7 +113,7 @@ def heldout_images(specs: list[dict], here: Path) -> dict[str, np.ndarray]:
 
 
 def _name(spec: dict) -> str:
-    parts = [spec["source"]]
+    parts = [spec["source"]] + ([f"input={spec['input']}"] if "input" in spec else [])
     for key in ("rows", "cols", "frames"):
         if key in spec:
             parts.append(f"{key}={spec[key][0]:g}-{spec[key][1]:g}")

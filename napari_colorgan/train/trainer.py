@@ -31,7 +31,9 @@ from ..models.generator import SIZES, Generator, GeneratorConfig, with_context, 
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import Augment, PatchSampler, load_frames, load_source
+from .data import Augment, Batch, PatchSampler, load_frames, load_source
+from .loader import batches
+from .sources import Pair, open_entry
 from .hints import codes_from, random_hints
 from .logs import TrainLog, TrainStep
 
@@ -131,12 +133,22 @@ class TrainConfig:
     """Also log the losses to TensorBoard."""
     augment: dict = field(default_factory=dict)
     """Options of :class:`~.data.Augment` (all off by default)."""
+    min_foreground: float = 0.0
+    """Least share of foreground (tissue, not glass) of a drawn patch, on a mask from
+    each image's low-resolution view (0: patches anywhere)."""
+    workers: int = 0
+    """Processes that read and augment patches ahead of the steps (0: in the training
+    process); the patches are the same for any number."""
     data: list = field(default_factory=list)
     """The ``[[data]]`` entries: training images, each with a ``source``."""
     heldout: list = field(default_factory=list)
     """The ``[[heldout]]`` entries: images for the metrics, never trained on."""
 
     def __post_init__(self):
+        if not 0 <= self.min_foreground < 1:
+            raise ValueError(f"min_foreground must be in [0, 1), got {self.min_foreground}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 or more, got {self.workers}")
         if self.gan not in losses.GANS:
             raise ValueError(f"gan must be one of {losses.GANS}, got {self.gan!r}")
         if self.recon not in ("l1", "l2"):
@@ -168,7 +180,9 @@ class TrainConfig:
 
 
 def load_images(specs: list[dict], base: Path | None = None):
-    """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config.
+    """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config whole, into memory.
+
+    For held-out truths; training opens its entries lazily with :func:`open_images`.
 
     Returns
     -------
@@ -193,6 +207,48 @@ def load_images(specs: list[dict], base: Path | None = None):
     return images, weights
 
 
+def open_images(specs: list[dict], base: Path | None = None) -> tuple[list, list[float]]:
+    """Open the ``[[data]]`` entries of a config lazily: sources read by regions.
+
+    See :func:`~.sources.open_entry` for what an entry may name (files, folders,
+    globs, arrays, ``input`` for a real pair). Returns the sources and their weights.
+    """
+    sources, weights = [], []
+    for spec in specs:
+        s, w = open_entry(spec, base)
+        sources += s
+        weights += w
+    return sources, weights
+
+
+def build_networks(
+    config: TrainConfig, generator: Generator | None = None, discriminator=None
+) -> tuple[Generator, PatchDiscriminator | None]:
+    """The generator and discriminator a run starts from.
+
+    ``generator`` (and ``discriminator``) when given, else ``config.base``'s (its
+    stored discriminator when the run is adversarial), else fresh ones of
+    ``config.size`` and ``config.mode``; guidance and a context code are added when
+    asked for and missing. No discriminator when ``adv = fm = 0``.
+    """
+    c = config
+    adversarial = c.adv > 0 or c.fm > 0
+    if generator is None and c.base:
+        generator = load_generator(c.base)[0]
+        discriminator = load_discriminator(c.base) if adversarial else None
+    if generator is None:
+        arch = {**SIZES[c.size].to_dict(), "mode": c.mode, "guided": c.guided}
+        generator = Generator(GeneratorConfig.from_dict({**arch, "context": c.context}))
+    if c.guided and not generator.arch.guided:
+        generator = with_guidance(generator)
+    if c.context and not generator.arch.context:
+        generator = with_context(generator, c.context)
+    if not adversarial:
+        return generator, None
+    d_in = 3 if generator.mode == "colorize" else 4
+    return generator, discriminator or PatchDiscriminator(DiscriminatorConfig(in_channels=d_in))
+
+
 def set_encoder_trainable(generator: Generator, trainable: bool) -> None:
     """Freeze or unfreeze the generator's encoder (stem, encoder stages, bottleneck)."""
     for name in ENCODER:
@@ -213,8 +269,9 @@ class Trainer:
     Parameters
     ----------
     config : TrainConfig
-    images : list of ndarray
-        Colour training images, float RGB in [0, 1].
+    images : list of ndarray, Source or Pair
+        Colour training images (float RGB in [0, 1], or integer), or sources read by
+        regions and real pairs (:func:`open_images`).
     weights : list of float, optional
         Sampling weight per image (default: square root of its area).
     generator, discriminator : optional
@@ -233,22 +290,9 @@ class Trainer:
         if c.batch % self.world:
             raise ValueError(f"batch {c.batch} does not split over {self.world} processes")
         self.adversarial = c.adv > 0 or c.fm > 0
-        if generator is None and c.base:
-            generator = load_generator(c.base)[0]
-            discriminator = load_discriminator(c.base) if self.adversarial else None
-        if generator is None:
-            arch = {**SIZES[c.size].to_dict(), "mode": c.mode, "guided": c.guided}
-            generator = Generator(GeneratorConfig.from_dict({**arch, "context": c.context}))
-        if c.guided and not generator.arch.guided:
-            generator = with_guidance(generator)
-        if c.context and not generator.arch.context:
-            generator = with_context(generator, c.context)
-        self.G = generator.to(self.device).train()
-        self.D = None
-        if self.adversarial:
-            d_in = 3 if self.G.mode == "colorize" else 4
-            self.D = discriminator or PatchDiscriminator(DiscriminatorConfig(in_channels=d_in))
-            self.D = self.D.to(self.device).train()
+        G, D = build_networks(c, generator, discriminator)
+        self.G = G.to(self.device).train()
+        self.D = None if D is None else D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(0.5, 0.999))
         self.opt_d = None
@@ -256,7 +300,10 @@ class Trainer:
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(0.5, 0.999))
         views = bool(self.G.arch.context)
         augment = Augment(**c.augment)
-        self.sampler = PatchSampler(images, c.patch, c.seed, augment, weights, views=views)
+        self.sampler = PatchSampler(
+            images, c.patch, c.seed, augment, weights, views, min_foreground=c.min_foreground
+        )
+        self._batches: Iterator[Batch] | None = None
         self.rng = torch.Generator().manual_seed(c.seed + 1)  # WGAN-GP mixing weights
         self.vgg = (
             losses.VGGFeatures.from_file(c.perceptual).to(self.device) if c.perceptual else None
@@ -278,7 +325,10 @@ class Trainer:
         """
         from ..color import rgb_to_lab
 
-        means = [rgb_to_lab(im)[1:].mean((1, 2)) for im in self.sampler.images]
+        means = []
+        for source in self.sampler.sources:
+            view, _ = source.overview()  # the whole of a small image
+            means.append(rgb_to_lab(torch.from_numpy(view).permute(2, 0, 1))[1:].mean((1, 2)))
         mean = (torch.stack(means).double() * self.sampler.weights[:, None]).sum(0)
         return [round(float(v), 4) for v in mean]
 
@@ -320,12 +370,18 @@ class Trainer:
             for group in self.opt_g.param_groups:
                 group["lr"] = c.lr_g * c.unfrozen_lr_scale
         guided = self.G.arch.guided
-        batch = self.sampler.sample(c.batch, self.rank, self.world, references=guided)
-        L_in, L, ab = (t.to(self.device) for t in batch[:3])
+        if self._batches is not None:
+            batch = next(self._batches)
+        else:
+            batch = self.sampler.batch(self.step, c.batch, self._part(), guided)
+        L_in, L, ab, cond = (
+            t.to(self.device, non_blocking=True)
+            for t in (batch.inputs, batch.L, batch.ab, batch.cond)
+        )
         code = context = None
         if guided:
             hints = random_hints(ab, c.batch, self._part(), self.rng)
-            code = codes_from(batch[3], c.batch, self._part(), self.rng).to(self.device)
+            code = codes_from(batch.references, c.batch, self._part(), self.rng).to(self.device)
             L_in = torch.cat([L_in, hints], 1)
         if self.precision.reduced:
             L_in = L_in.contiguous(memory_format=torch.channels_last)
@@ -334,14 +390,14 @@ class Trainer:
         autocast = self.precision.autocast
         with autocast():
             if self.G.arch.context:
-                context = self._image_codes(self.G, batch[-1])
+                context = self._image_codes(self.G, batch.views)
             fake = self.G(L_in, code, context).float()
         logs = {}
         adversarial = self.D is not None and self.step >= c.warmup
         if adversarial:
             eps = torch.rand(c.batch, 1, 1, 1, generator=self.rng)[self._part()].to(self.device)
             with autocast():
-                loss_d = self._d_loss(L, target, fake, eps)
+                loss_d = self._d_loss(cond, target, fake, eps)
             self._update(self.opt_d, self.D, loss_d)
             logs["d"] = loss_d
         with autocast():
@@ -349,9 +405,9 @@ class Trainer:
             loss_l1 = recon(fake * scale, target * scale)
             loss_g = c.l1 * loss_l1
             if adversarial:
-                fake_feats = self.D(L, fake)
+                fake_feats = self.D(cond, fake)
                 with torch.no_grad():
-                    real_feats = self.D(L, target)
+                    real_feats = self.D(cond, target)
                 loss_adv = losses.g_adv_loss(fake_feats[-1].float(), c.gan)
                 loss_fm = losses.feature_matching(real_feats, fake_feats)
                 loss_g = loss_g + c.adv * loss_adv + c.fm * loss_fm
@@ -366,12 +422,14 @@ class Trainer:
                 logs["chroma"] = loss_chroma
             if self.vgg is not None:
                 loss_vgg = losses.perceptual(
-                    self.vgg, self._as_rgb(L, fake), self._as_rgb(L, target)
+                    self.vgg, self._as_rgb(cond, fake), self._as_rgb(cond, target)
                 )
                 loss_g = loss_g + c.perceptual_weight * loss_vgg
                 logs["perceptual"] = loss_vgg
         self._update(self.opt_g, self.G, loss_g)
         logs.update(l1=loss_l1, g=loss_g)
+        if c.min_foreground:  # the share of tissue the masks let through
+            logs["foreground"] = torch.tensor(np.mean(batch.foreground))
         self._update_ema()
         self.step += 1
         return self._reduce(logs)
@@ -384,16 +442,17 @@ class Trainer:
         b = self.config.batch
         return slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
 
-    def _d_loss(self, L, target, fake, eps):
+    def _d_loss(self, cond, target, fake, eps):
         c = self.config
         r1 = c.gan != "wgan-gp" and c.r1 and self.step % c.r1_every == 0
         real_in = target.detach().requires_grad_(bool(r1))
-        real_feats = self.D(L, real_in)
-        loss = losses.d_loss(real_feats[-1].float(), self.D(L, fake.detach())[-1].float(), c.gan)
+        real_feats = self.D(cond, real_in)
+        fake_out = self.D(cond, fake.detach())[-1].float()
+        loss = losses.d_loss(real_feats[-1].float(), fake_out, c.gan)
         if r1:
             loss = loss + c.r1 * c.r1_every / 2 * losses.r1_penalty(real_feats[-1], real_in)
         if c.gan == "wgan-gp":
-            loss = loss + c.gp * losses.gradient_penalty(self.D, L, target, fake, eps)
+            loss = loss + c.gp * losses.gradient_penalty(self.D, cond, target, fake, eps)
         return loss
 
     def _reduce(self, logs: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -445,6 +504,15 @@ class Trainer:
         log = TrainLog(log_path, c.tensorboard) if log_path and main else None
         self.checkpoint = Path(checkpoint) if checkpoint else None
         start = time.perf_counter()
+        self._batches = batches(
+            self.sampler,
+            range(self.step, c.steps),
+            c.batch,
+            self._part(),
+            references=self.G.arch.guided,
+            workers=c.workers,
+            pin=self.device.type == "cuda",
+        )
         try:
             while self.step < c.steps:
                 try:
@@ -468,6 +536,7 @@ class Trainer:
                     self.save_checkpoint(checkpoint)
                 yield TrainStep(self.step, logs)
         finally:
+            self._batches = None  # stops the loader's workers
             if log:
                 log.close()
 
@@ -490,19 +559,23 @@ class Trainer:
         import imageio.v3 as iio
 
         if not hasattr(self, "_sample_batch"):
-            rgb = [im.permute(1, 2, 0).numpy() for im in self.sampler.images]
-            views = bool(self.G.arch.context)
-            fixed = PatchSampler(rgb, self.config.patch, self.config.seed + 2, views=views)
-            self._sample_batch = fixed.sample(n)
-        L_in, L, ab = (t.to(self.device) for t in self._sample_batch[:3])
+            fixed = PatchSampler(
+                self.sampler.sources,
+                self.config.patch,
+                self.config.seed + 2,
+                views=bool(self.G.arch.context),
+                min_foreground=self.config.min_foreground,
+            )
+            self._sample_batch = fixed.batch(0, n)
+        b = self._sample_batch
+        cond, L, ab = (t.to(self.device) for t in (b.cond, b.L, b.ab))
         context = None
         if self.G.arch.context:
-            context = self._image_codes(self.G_ema, self._sample_batch[-1])
-        fake = self._as_rgb(L, self.G_ema(L_in, None, context).float())
-        gray = (L / 100).expand(-1, 3, -1, -1)
-        rows = [
-            torch.cat(list(x), dim=2) for x in (gray, fake, self._as_rgb(L, self._target(L, ab)))
-        ]
+            context = self._image_codes(self.G_ema, b.views)
+        fake = self._as_rgb(cond, self.G_ema(cond, None, context).float())
+        gray = (cond / 100).expand(-1, 3, -1, -1)
+        truth = self._as_rgb(L, self._target(L, ab))
+        rows = [torch.cat(list(x), dim=2) for x in (gray, fake, truth)]
         grid = torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).cpu().numpy()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -522,11 +595,10 @@ class Trainer:
             record["code_prior"] = self.code_prior()
         record.update(provenance or {})
         self.G_ema.provenance = json.loads(json.dumps(record))
-        nchw = torch.contiguous_format  # safetensors stores dense NCHW tensors only
         return save_weights(
             path,
-            self.G_ema.cpu().to(memory_format=nchw),
-            discriminator=None if self.D is None else self.D.cpu().to(memory_format=nchw),
+            _stored_copy(self.G_ema),
+            discriminator=None if self.D is None else _stored_copy(self.D),
             provenance=record,
         )
 
@@ -538,19 +610,18 @@ class Trainer:
         :func:`~napari_colorgan.guide.sample_codes`). Drawn from a stream of its own,
         so it does not disturb (or depend on) the training run's.
         """
-        images = self.sampler.images
         fixed = PatchSampler(
-            [im.permute(1, 2, 0).numpy() for im in images],
+            self.sampler.sources,
             self.config.patch,
             self.config.seed + 3,
             weights=self.sampler.weights,
+            min_foreground=self.config.min_foreground,
         )
         rgb, sources = fixed.crops(n)
         ab = rgb_to_lab(rgb)[:, 1:].flatten(2) / AB_SCALE
         codes = torch.cat([ab.mean(2), ab.std(2)], 1).double()
         signatures = {
-            i: lightness_signature(block_view(rgb_to_lab(images[i][None])[0, 0]).numpy())
-            for i in set(sources)
+            i: lightness_signature(block_view(fixed.lightness(i)).numpy()) for i in set(sources)
         }
         return {
             "mean": codes.mean(0).tolist(),
@@ -561,7 +632,7 @@ class Trainer:
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write everything needed to continue this run exactly (atomically)."""
-        streams = {"rng.sampler": self.sampler.state(), "rng.trainer": self.rng.get_state()}
+        streams = {"rng.trainer": self.rng.get_state()}  # batches follow from the step
         return save_checkpoint(
             path, self.step, self.config, self._stateful(), streams, self.precision.dtype
         )
@@ -574,7 +645,6 @@ class Trainer:
         self.step, tensors = load_checkpoint(
             path, self.config, self._stateful(), self.precision.dtype
         )
-        self.sampler.set_state(tensors["rng.sampler"])
         self.rng.set_state(tensors["rng.trainer"])
         set_encoder_trainable(self.G, self.step >= self.config.freeze_encoder)
         return self.step
@@ -584,6 +654,12 @@ class Trainer:
         if self.D is not None:
             parts.update(D=self.D, opt_d=self.opt_d)
         return parts
+
+
+def _stored_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A CPU copy in dense NCHW (all safetensors stores); the live module stays as it is."""
+    copy_ = copy.deepcopy(module).cpu()
+    return copy_.to(memory_format=torch.contiguous_format)
 
 
 def training_precision(precision: str, device: torch.device) -> Precision:

@@ -1,0 +1,412 @@
+"""Training images opened lazily and read by regions: arrays, files, folders, globs and pairs.
+
+A :class:`Source` is one image seen through a window (the ``rows``/``cols``
+fractions a recipe keeps for training): it knows its shape and reads any region as
+float32 in [0, 1], so a whole slide, a store or a folder of thousands of tiles
+trains without being held in memory. Files open through
+:mod:`napari_colorgan.io.readers` (TIFF, BigTIFF, OME-TIFF and SVS, zarr and
+OME-Zarr as chunked stores, FITS by sections); PNG and JPEG are decoded when read,
+a few at a time. A :class:`Pair` is a colour target with its gray input on the same
+pixel grid, the input scaled by the global range ``colorize`` would use.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.scaling import intensity_range, to_unit_float, to_unit_range
+
+OVERVIEW_SIDE = 1024
+"""Longest side of a source's low-resolution view (masks, mean chroma, context)."""
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".svs", ".zarr", ".fits", ".fit", ".fz")
+"""The files a folder or glob entry trains on."""
+
+
+def _span(n: int, fraction) -> tuple[int, int]:
+    return int(fraction[0] * n), int(fraction[1] * n)
+
+
+def _read(array: Any, key: tuple) -> np.ndarray:
+    block = array[key]
+    if hasattr(block, "compute"):  # dask: one region, without a thread pool
+        block = block.compute(scheduler="synchronous")
+    return np.asarray(block)
+
+
+@dataclass
+class Source:
+    """One image, colour ``(Y, X, 3+)`` or gray ``(Y, X)``, read by regions through a window.
+
+    Parameters
+    ----------
+    array : array-like
+        numpy, dask or zarr (anything sliceable with ``shape``); sliced only for the
+        regions asked for.
+    name : str
+        What errors and logs call it (a file name, ``skimage:NAME``, ``array``).
+    rows, cols : (float, float)
+        The fractions of rows and columns kept, e.g. ``rows=(0, 0.5)``: the top half;
+        how training and held-out parts of one image are kept apart.
+    levels : tuple of array-like
+        Lower-resolution copies of ``array`` (a pyramid), finest first; the overview
+        is read from the coarsest one that is still :data:`OVERVIEW_SIDE` long.
+    intensity : (float, float) or None
+        A gray input's global range, mapped to [0, 1] as ``colorize`` maps it; None
+        divides integers by their type's maximum and keeps floats (colour targets).
+    """
+
+    array: Any
+    name: str
+    rows: tuple[float, float] = (0.0, 1.0)
+    cols: tuple[float, float] = (0.0, 1.0)
+    levels: tuple = ()
+    intensity: tuple[float, float] | None = None
+    shape: tuple[int, int] = field(init=False)
+
+    def __post_init__(self):
+        if self.array.ndim not in (2, 3):
+            raise ValueError(
+                f"{self.name}: a training image is (Y, X) or (Y, X, C), got shape "
+                f"{tuple(self.array.shape)}"
+            )
+        (y0, y1), (x0, x1) = _span(self.array.shape[0], self.rows), _span(
+            self.array.shape[1], self.cols
+        )
+        self.origin, self.shape = (y0, x0), (y1 - y0, x1 - x0)
+        if min(self.shape) <= 0:
+            raise ValueError(f"{self.name}: rows {self.rows} and cols {self.cols} keep no pixels")
+
+    @property
+    def colour(self) -> bool:
+        """True for a colour image (three channels or more; an alpha is ignored)."""
+        return self.array.ndim == 3 and self.array.shape[2] >= 3
+
+    def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        """Region ``[y, y + h) x [x, x + w)`` of the window: float32 ``(h, w, 3)`` or ``(h, w)``."""
+        y0, x0 = self.origin
+        return self._scaled(self.array, (slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w)))
+
+    def _scaled(self, array: Any, key: tuple) -> np.ndarray:
+        if self.colour:
+            key = (*key, slice(0, 3))
+        block = _read(array, key)
+        if self.intensity is not None:
+            return to_unit_range(block, *self.intensity)
+        return to_unit_float(block)
+
+    def overview(self) -> tuple[np.ndarray, int]:
+        """A low-resolution view of the window and its stride, in full-resolution pixels.
+
+        An image of at most :data:`OVERVIEW_SIDE` a side is its own view (stride 1);
+        a larger one is read from a pyramid level or with a stride, never whole.
+        """
+        h, w = self.shape
+        if max(h, w) <= OVERVIEW_SIDE:
+            return self.read(0, 0, h, w), 1
+        array, factor = self.array, 1
+        for level in self.levels:
+            f = round(self.array.shape[0] / level.shape[0])
+            if max(h, w) // f < OVERVIEW_SIDE:
+                break
+            array, factor = level, f
+        step = -(-max(h, w) // factor // OVERVIEW_SIDE)
+        y0, x0 = (o // factor for o in self.origin)
+        rows, cols = slice(y0, y0 + h // factor, step), slice(x0, x0 + w // factor, step)
+        return self._scaled(array, (rows, cols)), factor * step
+
+
+@dataclass
+class Pair:
+    """A colour target and the gray input on its pixel grid: a real (input, truth) pair.
+
+    Both are read through the same window, a patch from the same region of each.
+    """
+
+    target: Source
+    input: Source
+
+    def __post_init__(self):
+        a, b = tuple(self.target.array.shape[:2]), tuple(self.input.array.shape[:2])
+        if a != b:
+            raise ValueError(
+                f"the input {self.input.name} has {b[0]} x {b[1]} pixels but its target "
+                f"{self.target.name} has {a[0]} x {a[1]}: a pair needs the same pixel grid; "
+                "resample one onto the other"
+            )
+        if not self.target.colour:
+            raise ValueError(
+                f"{self.target.name} (shape {tuple(self.target.array.shape)}) is the colour "
+                "target of a pair but is not a colour image"
+            )
+        if self.input.colour or self.input.array.ndim != 2:
+            raise ValueError(
+                f"{self.input.name} (shape {tuple(self.input.array.shape)}) is the input of a "
+                "pair but is not one gray channel: save the channel to learn from on its own"
+            )
+
+    @property
+    def name(self) -> str:
+        return f"{self.input.name} -> {self.target.name}"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.target.shape
+
+    def overview(self) -> tuple[np.ndarray, int]:
+        return self.target.overview()
+
+
+class _Decoded:
+    """A PNG or JPEG decoded when read; the last few decoded stay in memory.
+
+    Only the header is read when it is made, so a folder of thousands of tiles opens
+    in a moment and holds no more than :attr:`CACHE` of them decoded per process.
+    """
+
+    CACHE = 8
+    _cache: OrderedDict = OrderedDict()
+
+    def __init__(self, path: str):
+        from PIL import Image
+
+        self.path = path
+        try:
+            with Image.open(path) as im:
+                bands = len(im.getbands())
+                self.shape = (im.height, im.width, *((bands,) if bands > 1 else ()))
+                self.dtype = np.dtype(np.uint16 if im.mode.startswith("I;16") else np.uint8)
+        except OSError as err:
+            raise ValueError(f"cannot decode {path}: {err}") from None
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        cache = _Decoded._cache
+        if self.path not in cache:
+            from ..io.readers import read_image
+
+            cache[self.path] = read_image(self.path)
+            while len(cache) > self.CACHE:
+                cache.popitem(last=False)
+        cache.move_to_end(self.path)
+        return cache[self.path][key]
+
+
+def open_array(path: str | os.PathLike) -> tuple[Any, tuple]:
+    """A file as a lazy array, ``(Y, X)`` or ``(Y, X, C)``, and its coarser pyramid levels.
+
+    TIFF (BigTIFF, OME-TIFF, SVS) and zarr/OME-Zarr open as chunked stores through
+    :mod:`napari_colorgan.io.readers`, FITS by sections, PNG and JPEG are decoded when
+    first read. The channel axis of an OME-Zarr (or a FITS colour cube) is moved last.
+    """
+    from ..io.readers import open_image
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"training image not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg"):
+        return _Decoded(str(path)), ()
+    if suffix == ".zarr":
+        return _open_zarr(path)
+    if suffix in (".tif", ".tiff", ".svs"):
+        from ..io.readers import _open_tiff  # the readers' TIFF path; .svs is a TIFF too
+
+        arrays = [_open_tiff(path, k)[0] for k in range(_tiff_levels(path))]
+        return arrays[0], tuple(arrays[1:])
+    array, _ = open_image(path)
+    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] > 4:
+        array = array.transpose(1, 2, 0)
+    return array, ()
+
+
+def _tiff_levels(path: Path) -> int:
+    import tifffile
+
+    from ..io.readers import tiff_errors
+
+    with tiff_errors(path), tifffile.TiffFile(path) as tif:
+        return len(tif.series[0].levels) if tif.series else 1
+
+
+def _open_zarr(path: Path) -> tuple[Any, tuple]:
+    """A zarr array, or an OME-Zarr's levels with its channel axis (if any) last."""
+    import zarr
+
+    from ..io.ome_zarr import as_dask, read_multiscale
+    from ..io.readers import open_image
+
+    node = zarr.open(path, mode="r")
+    multiscale = None if isinstance(node, zarr.Array) else read_multiscale(node, path)
+    if multiscale is None or "c" not in multiscale.axes:
+        return open_image(path)[0], ()
+    axes = multiscale.axes
+    key = tuple(slice(None) if a in "cyx" else 0 for a in axes)  # the first plane of t or z
+    kept = [a for a in axes if a in "cyx"]
+    order = [kept.index(a) for a in "yxc"]
+    arrays = []
+    for level in multiscale.arrays:
+        array = as_dask(level, path)[key].transpose(order)
+        arrays.append(array[..., 0] if array.shape[2] == 1 else array)
+    return arrays[0], tuple(arrays[1:])
+
+
+def expand(source: str | os.PathLike, base: Path | None = None) -> list[Path]:
+    """The files a path, a folder (searched recursively) or a glob names, sorted.
+
+    A relative path is taken relative to ``base``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a folder or glob holds no image, naming it and the suffixes looked for.
+    """
+    raw = Path(os.path.expandvars(os.path.expanduser(os.fspath(source))))
+    path = base / raw if base and not raw.is_absolute() else raw
+    if glob.has_magic(str(path)):
+        found = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
+    elif path.is_dir() and path.suffix.lower() != ".zarr":
+        found = sorted(path.rglob("*"))
+    else:
+        return [path]
+    files = [
+        p
+        for p in found
+        if p.suffix.lower() in FILE_SUFFIXES
+        and not any(q.suffix.lower() == ".zarr" for q in p.parents)  # chunks of a store
+    ]
+    if not files:
+        raise FileNotFoundError(
+            f"no training images in {source} (looked for {', '.join(FILE_SUFFIXES)})"
+        )
+    return files
+
+
+def gray_source(array: Any, name: str, rows=(0.0, 1.0), cols=(0.0, 1.0), levels=()) -> Source:
+    """A gray input scaled as ``colorize(normalize="auto")`` scales it: one global range."""
+    import dask.array as da
+
+    whole = array if isinstance(array, (np.ndarray, da.Array)) else da.from_array(array)
+    low, high = intensity_range(whole, "auto")
+    return Source(array, name, tuple(rows), tuple(cols), tuple(levels), (low, high))
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def named_image(source: str, base: Path | None = None) -> np.ndarray:
+    """The pixels of ``"skimage:NAME"`` (for stereo pairs the left view), ``"sklearn:NAME.jpg"``
+    or a small image file (read whole, as stored)."""
+    kind, _, name = source.partition(":")
+    if kind == "skimage":
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
+        return image[0] if isinstance(image, tuple) else image
+    if kind == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(name)
+    import skimage.io
+
+    path = Path(os.path.expandvars(source))
+    return skimage.io.imread(base / path if base and not path.is_absolute() else path)
+
+
+def video_frames(path: Path, every: int = 1, frames=(0.0, 1.0)) -> list[np.ndarray]:
+    """The RGB frames (uint8) of a short colour clip, every ``every``-th of a fraction of it."""
+    try:
+        import av
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"reading {path} needs PyAV: pip install 'napari-colorgan[train]'"
+        ) from err
+    with av.open(str(path)) as container:
+        clip = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    n = len(clip)
+    return clip[int(frames[0] * n) : int(frames[1] * n) : every]
+
+
+def open_entry(spec: dict, base: Path | None = None) -> tuple[list, list[float]]:
+    """The sources of one ``[[data]]`` entry and the weight each is drawn with.
+
+    Parameters
+    ----------
+    spec : dict
+        ``source``: ``skimage:NAME``, ``sklearn:NAME``, ``video:PATH``, a file, a
+        folder or a glob of files, or an array (numpy, dask, zarr; ``(Y, X, 3)``);
+        optional ``input`` (the gray input of a pair: a file, folder or glob matching
+        ``source`` file by file, or a ``(Y, X)`` array), ``rows``/``cols`` (the
+        window), ``weight``, and for a video ``every`` and ``frames``.
+    base : Path, optional
+        What relative paths are relative to (a recipe's folder).
+
+    Returns
+    -------
+    sources : list of Source or Pair
+    weights : list of float
+        The square root of each image's area times the entry's ``weight``, shared
+        among an entry's images (a folder or a video counts as one image of its
+        average size, and gains weight only through ``weight``).
+    """
+    source = spec["source"]
+    window = {k: tuple(spec.get(k, (0.0, 1.0))) for k in ("rows", "cols")}
+    if not isinstance(source, (str, os.PathLike)):
+        targets = [Source(source, spec.get("name", f"array{tuple(source.shape)}"), **window)]
+    elif str(source).startswith("video:"):
+        path = _resolve(str(source).partition(":")[2], base)
+        clip = video_frames(path, spec.get("every", 1), spec.get("frames", (0.0, 1.0)))
+        targets = [Source(f, f"{source}[{i}]", **window) for i, f in enumerate(clip)]
+    elif str(source).partition(":")[0] in ("skimage", "sklearn"):
+        targets = [Source(named_image(str(source)), str(source), **window)]
+    else:
+        targets = [_file_source(p, spec, window) for p in expand(source, base)]
+    if "input" in spec:
+        targets = _pairs(targets, spec["input"], base, window)
+    for t in targets:
+        target = t.target if isinstance(t, Pair) else t
+        if not target.colour:
+            raise ValueError(
+                f"{target.name} is not a colour image (shape {tuple(target.array.shape)}): "
+                "training learns colour from RGB targets; a gray image is the input of a "
+                "pair (input = ... beside its colour source)"
+            )
+    share = spec.get("weight", 1.0) / len(targets)
+    return targets, [share * (t.shape[0] * t.shape[1]) ** 0.5 for t in targets]
+
+
+def _resolve(path: str, base: Path | None) -> Path:
+    p = Path(os.path.expandvars(os.path.expanduser(path)))
+    return base / p if base and not p.is_absolute() else p
+
+
+def _file_source(path: Path, spec: dict, window: dict) -> Source:
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        raise ValueError(f"{path} is a video: name it as source = \"video:{path}\"")
+    array, levels = open_array(path)
+    return Source(array, path.name, levels=levels, **window)
+
+
+def _pairs(targets: list, inputs: Any, base: Path | None, window: dict) -> list:
+    if isinstance(inputs, (str, os.PathLike)):
+        files = expand(inputs, base)
+        if len(files) != len(targets):
+            raise ValueError(
+                f"input {inputs} names {len(files)} image(s) for {len(targets)} colour "
+                "target(s): a pair needs one gray input per colour image, in the same order"
+            )
+        grays = []
+        for f in files:
+            array, levels = open_array(f)
+            grays.append(gray_source(array, f.name, levels=levels, **window))
+    else:
+        if len(targets) != 1:
+            raise ValueError("an input array pairs with one colour target")
+        grays = [gray_source(inputs, f"array{tuple(inputs.shape)}", **window)]
+    return [Pair(t, g) for t, g in zip(targets, grays)]
