@@ -1,6 +1,7 @@
 """Video in and out: lazy chunked decoding, H.264 MP4 output, resume, temporal follow."""
 
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_colour_video_needs_from_rgb(colour_film):
 def _colourise(src, dst, model="general", temporal=False, stop_after=None, resume=True):
     frames, fps = open_video(src, chunk_frames=4)
     net = as_model(model, "cpu")
-    sink = Mp4Sink(dst, frames.shape, fps, {"model": model}, resume=resume)
+    sink = Mp4Sink(dst, frames.shape, fps, {"model": model}, resume=resume, source=frames)
     steps = colorize_frames(
         frames, sink, net, (0.0, 255.0), TileSettings(), Guidance(temporal=temporal)
     )
@@ -173,3 +174,51 @@ def test_cli_colour_film_from_rgb_temporal_takes_guided(colour_film, tmp_path, c
     assert video_info(out)["frames"] == 6
     assert main(["colorize", str(colour_film), str(tmp_path / "x.mp4"), "--quiet"]) == 1
     assert "--from-rgb" in capsys.readouterr().err
+
+
+def test_rerun_from_another_clip_of_the_same_size_is_refused(gray_film, tmp_path):
+    from napari_colorgan.io.ledger import OutputMismatchError
+
+    other = _write(tmp_path / "other.mp4", _pan(skimage.data.coins(), 11, (96, 128)), "gray")
+    _colourise(gray_film, tmp_path / "cut.mp4", stop_after=4)
+    with pytest.raises(OutputMismatchError, match=r"cut.mp4 was made from another input"):
+        _colourise(other, tmp_path / "cut.mp4")
+    whole = _colourise(other, tmp_path / "whole.mp4")
+    redone = _colourise(other, tmp_path / "cut.mp4", resume=False)
+    np.testing.assert_array_equal(_decode_all(redone), _decode_all(whole))
+
+
+def test_a_staging_store_killed_while_it_was_made_starts_again(gray_film, tmp_path):
+    import zarr
+
+    out = tmp_path / "out.mp4"
+    staging = Path(f"{partial_path(out)}.zarr")
+    attrs = {"model": "general", "shape": [11, 96, 128], "fps": str(FPS)}
+    group = zarr.open_group(staging, mode="w")  # attributes and ledger, then the kill
+    group.attrs["colorgan"] = attrs
+    (staging / ".colorgan-frames").write_text("5 " + "0" * 32 + "\n")
+    sink = Mp4Sink(out, (11, 96, 128), FPS, {"model": "general"})
+    assert sink.done == 0 and sink.frames.shape == (11, 96, 128, 3)
+
+
+def test_a_damaged_frame_ledger_redoes_what_follows_the_damage(gray_film, tmp_path):
+    sink = _colourise(gray_film, tmp_path / "cut.mp4", stop_after=5)
+    lines = sink.ledger.read_text().splitlines()
+    sink.ledger.write_text("\n".join([*lines[:2], "three ab", *lines[3:]]) + "\n")
+    frames, _ = open_video(gray_film, chunk_frames=4)
+    assert Mp4Sink(sink.path, frames.shape, FPS, {"model": "general"}, source=frames).done == 2
+
+
+def test_colorize_to_file_refuses_to_resume_a_film_from_another_clip(gray_film, tmp_path):
+    from napari_colorgan.engine.pipeline import colorize_to_file, iter_colorize_to_file
+    from napari_colorgan.io.ledger import OutputMismatchError
+
+    other = _write(tmp_path / "other.mp4", _pan(skimage.data.coins(), 11, (96, 128)), "gray")
+    out = tmp_path / "out.mp4"
+    steps = iter_colorize_to_file(gray_film, out, "general")
+    for unit, done, _ in steps:
+        if unit == "frame" and done >= 3:
+            break
+    steps.close()
+    with pytest.raises(OutputMismatchError, match="its frames 0..0 differ"):
+        colorize_to_file(other, out, "general")

@@ -80,7 +80,7 @@ def colorize_frames(
                 hint_reach=guidance.hint_reach,
             )
             rgb = _finish(steps)
-            sink.write(rgb)
+            sink.write(rgb, block[offset : offset + 1])
             previous = rgb[0]
             yield Progress("frame", sink.done, total)
     for done, frames_total in sink.finish():

@@ -58,6 +58,31 @@ def check_gray(image: Any) -> None:
         )
 
 
+def check_unit_range(image: Any) -> None:
+    """Refuse ``normalize="none"`` for data that are not floats in [0, 1].
+
+    Integers would all map to white; a numpy array is checked whole, a lazy one
+    by its bounded sample (:func:`~napari_colorgan.io.scaling.bounded_sample`).
+    """
+    from ..io.scaling import bounded_sample
+    from .lazy import is_lazy
+
+    dtype = np.dtype(image.dtype)
+    if dtype.kind != "f":
+        auto = "0..255" if dtype == np.uint8 else "its 0.1 to 99.9 percentiles"
+        raise ValueError(
+            f'normalize="none" takes floats already in [0, 1], got {dtype} data; use '
+            f'normalize="auto" ({auto}) or a range (low, high)'
+        )
+    values = bounded_sample(image) if is_lazy(image) else np.asarray(image)
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        raise ValueError(
+            f'normalize="none" takes values in [0, 1], got {finite.min():.4g} to '
+            f'{finite.max():.4g}; use normalize="auto" or a range (low, high)'
+        )
+
+
 def one_gray(image: Any) -> Any:
     """``(..., Y, X, 1)`` is one gray image ``(..., Y, X)``, not a stack of 1-pixel columns."""
     shape = getattr(image, "shape", ())
@@ -250,7 +275,10 @@ def _prepare(
     from .lazy import as_dask, is_lazy
 
     check_gray(image)
+    if isinstance(normalize, str) and normalize == "none":
+        check_unit_range(image)
     net = as_model(model, tiles.device)
+    tiles.check_for(net.stride)
     intensity = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
     check_domain(net, image, intensity)
     return net, intensity, image_code(net, image, intensity)
@@ -435,7 +463,7 @@ def _to_mp4(
 
     code = palette_code(net, guidance.reference)
     attrs = {**_record(net, intensity, tiles, code, context), "temporal": guidance.temporal}
-    sink = Mp4Sink(dst, opened.image.shape, opened.fps, attrs, resume=resume)
+    sink = Mp4Sink(dst, opened.image.shape, opened.fps, attrs, resume=resume, source=opened.image)
     frames = colorize_frames(opened.image, sink, net, intensity, tiles, guidance, context)
     return (yield from frames)
 

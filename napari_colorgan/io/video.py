@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write, partial_path
+from .ledger import OutputMismatchError, fingerprint
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 CHUNK_FRAMES = 16  # frames decoded per task
@@ -192,12 +193,20 @@ class Mp4Sink:
         ``attrs`` is an error.
     resume : bool, optional
         Continue after the frames an interrupted run finished; False starts again.
+    source : array-like, shape (T, Y, X), optional
+        The gray frames colourised. The ledger records a fingerprint of the input
+        frames under every write, and a resumed run must find the same frames
+        there: a rerun from another clip of the same size is refused.
 
     Notes
     -----
     Even sizes are encoded as yuv420p, which every player shows; an odd width or
     height as yuv444p (H.264 High 4:4:4), which keeps the size exact but which
     some browsers and QuickTime do not play.
+
+    The staging store is made in an order a kill cannot break: the frames array,
+    then the empty ledger, then the attributes, which mark it usable. A store
+    without them is started again.
     """
 
     def __init__(
@@ -208,35 +217,79 @@ class Mp4Sink:
         attrs: dict | None = None,
         *,
         resume: bool = True,
+        source: Any = None,
     ):
         import json
-
-        import zarr
 
         self.path = Path(path)
         self.shape, self.fps = tuple(int(s) for s in shape), Fraction(fps).limit_denominator(1001)
         self.staging = Path(f"{partial_path(self.path)}.zarr")
         self.ledger = self.staging / LEDGER
-        attrs = json.loads(json.dumps({**(attrs or {}), "shape": list(self.shape)}))
-        if self.staging.exists() and resume:
+        self.source = source
+        if source is not None and tuple(source.shape) != self.shape:
+            raise ValueError(f"source frames {source.shape} do not match the film {self.shape}")
+        attrs = {**(attrs or {}), "shape": list(self.shape), "fps": str(self.fps)}
+        attrs = json.loads(json.dumps(attrs))
+        group = self._open_staging(attrs) if resume else None
+        if group is None:
+            group = self._new_staging(attrs)
+        self.frames = group["frames"]
+        self.done = 0
+        entries = [e for e in read_frame_ledger(self.ledger) if e[1] <= self.shape[0]]
+        if source is not None:
+            entries = entries[: next((k for k, e in enumerate(entries) if e[2] is None), None)]
+            self._check_frames(entries)
+        self.entries = entries
+        self.done = entries[-1][1] if entries else 0
+
+    def _open_staging(self, attrs: dict) -> Any:
+        """The staging group of an earlier run with these ``attrs``; None if there is none."""
+        import zarr
+
+        try:
             group = zarr.open_group(self.staging, mode="r+")
-            earlier = dict(group.attrs.get("colorgan", {}))
-            if earlier != attrs:
-                changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
-                raise ValueError(
-                    f"{self.staging} was written from other settings ({', '.join(changed)} "
-                    "differ); resume=False (--no-resume) starts again"
+            earlier, frames = group.attrs.get("colorgan"), group["frames"]
+        except Exception:  # none, or made by a run killed before it was usable
+            return None
+        if not isinstance(earlier, dict) or not self.ledger.is_file():
+            return None
+        if frames.shape != (*self.shape, 3):
+            return None
+        if dict(earlier) != attrs:
+            changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
+            raise OutputMismatchError(self.path, f"other settings ({', '.join(changed)} differ)")
+        return group
+
+    def _new_staging(self, attrs: dict) -> Any:
+        import zarr
+
+        shutil.rmtree(self.staging, ignore_errors=True)
+        group = zarr.open_group(self.staging, mode="w")
+        group.create_array(
+            "frames", shape=(*self.shape, 3), chunks=(1, *self.shape[1:], 3), dtype="uint8"
+        )
+        self.ledger.write_text("")
+        group.attrs["colorgan"] = attrs  # last: the store is usable from here on
+        return group
+
+    def _check_frames(self, entries: list[tuple[int, int, str | None]]) -> None:
+        """Refuse to resume when the input frames under those already written differ.
+
+        The input is read in chunks of :data:`CHUNK_FRAMES`, in order: one seek each.
+        """
+        chunk: tuple[int, np.ndarray | None] = (-1, None)
+        for start, stop, print_ in entries:
+            frames = []
+            for i in range(start, stop):
+                if chunk[0] != i // CHUNK_FRAMES:
+                    first = i - i % CHUNK_FRAMES
+                    block = np.asarray(self.source[first : first + CHUNK_FRAMES])
+                    chunk = (i // CHUNK_FRAMES, block)
+                frames.append(chunk[1][i % CHUNK_FRAMES])
+            if fingerprint(np.stack(frames)) != print_:
+                raise OutputMismatchError(
+                    self.path, f"another input (its frames {start}..{stop - 1} differ)"
                 )
-            self.frames = group["frames"]
-        else:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            group = zarr.open_group(self.staging, mode="w")
-            group.attrs["colorgan"] = attrs
-            self.ledger.write_text("")
-            self.frames = group.create_array(
-                "frames", shape=(*self.shape, 3), chunks=(1, *self.shape[1:], 3), dtype="uint8"
-            )
-        self.done = _frames_done(self.ledger)
 
     def previous(self) -> np.ndarray | None:
         """The last frame written, float32 RGB in [0, 1], or None before the first."""
@@ -244,16 +297,23 @@ class Mp4Sink:
             return None
         return self.frames[self.done - 1].astype(np.float32) / 255
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append colour frames ``(k, Y, X, 3)`` in [0, 1] after the ones done."""
+    def write(self, rgb: np.ndarray, gray: np.ndarray | None = None) -> None:
+        """Append colour frames ``(k, Y, X, 3)`` in [0, 1] after the ones done.
+
+        ``gray`` are the input frames they were made from (read from ``source``
+        when not given), fingerprinted in the ledger.
+        """
         from .scaling import to_dtype
 
         stop = self.done + len(rgb)
         if stop > self.shape[0] or rgb.shape[1:] != (*self.shape[1:], 3):
             raise ValueError(f"frames of shape {rgb.shape} do not fit {self.path} at {self.done}")
+        if gray is None and self.source is not None:
+            gray = np.asarray(self.source[self.done : stop])
         self.frames[self.done : stop] = to_dtype(rgb, "uint8")
+        print_ = fingerprint(np.asarray(gray)) if gray is not None else "-"
         with open(self.ledger, "a") as log:
-            log.write(f"{stop}\n")
+            log.write(f"{stop} {print_}\n")
             log.flush()
             os.fsync(log.fileno())
         self.done = stop
@@ -278,10 +338,21 @@ class Mp4Sink:
         shutil.rmtree(self.staging)
 
 
-def _frames_done(ledger: Path) -> int:
-    """Frames finished, from the last complete line of the ledger."""
-    lines = ledger.read_text().split("\n")[:-1]  # a line cut short by a kill has no newline
-    return int(lines[-1]) if lines else 0
+def read_frame_ledger(ledger: Path) -> list[tuple[int, int, str | None]]:
+    """``(first, stop, fingerprint)`` of each write the ledger records, in order.
+
+    Reading stops at the first line that is not one this sink wrote after the
+    previous one (cut short by a kill, or damaged): what follows is redone.
+    """
+    entries: list[tuple[int, int, str | None]] = []
+    for line in ledger.read_text().split("\n")[:-1]:  # a line cut by a kill has no newline
+        parts = line.split()
+        start = entries[-1][1] if entries else 0
+        if not parts or not parts[0].isdigit() or int(parts[0]) <= start or len(parts) > 2:
+            break
+        print_ = parts[1] if len(parts) == 2 and len(parts[1]) == 32 else None
+        entries.append((start, int(parts[0]), print_))
+    return entries
 
 
 def video_info(path: str | os.PathLike) -> dict:
