@@ -8,13 +8,13 @@ trained under a random draw of these (:func:`random_grays`) and judged under eac
 
 Formations, by name (:func:`make_gray`):
 
-- ``"lstar"``: CIELAB L* / 100, float32 (what :func:`~napari_colorgan.to_gray` gives).
+- ``"lstar"``: the sRGB gray of the same CIELAB L*, float32 (:func:`~napari_colorgan.to_gray`).
 - ``"luma"``: ITU-R BT.709 luma of the gamma-encoded RGB, uint8
   (``skimage.color.rgb2gray`` and most image tools).
 - ``"linearB"`` (e.g. ``"linear12"``, ``"linear16"``): relative luminance of the
   linear RGB, as a B-bit camera records it: a dark offset, the signal filling most
   of the range, no noise.
-- ``"gammaG"`` (e.g. ``"gamma0.7"``): (L* / 100) ** G, float32.
+- ``"gammaG"`` (e.g. ``"gamma0.7"``): the ``"lstar"`` gray to the power G, float32.
 - ``"cameraB"`` (``"camera"`` = ``"camera12"``): a B-bit linear camera with shot noise
   (a full well of 4000 electrons), read noise, a dark offset and vignetting.
 """
@@ -48,10 +48,10 @@ def _linear(rgb: np.ndarray) -> np.ndarray:
 
 
 def _lstar(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB L* / 100 of sRGB (D65), from the luminance Y."""
-    y = _linear(rgb) @ np.array([0.2126729, 0.7151522, 0.0721750])
-    f = np.where(y > (6 / 29) ** 3, np.cbrt(y), y / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.clip(1.16 * f - 0.16, 0, 1)
+    """The sRGB gray of the same CIELAB L*: :func:`~napari_colorgan.to_gray`."""
+    from .engine.pipeline import to_gray
+
+    return to_gray(rgb.astype(np.float32)).astype(np.float64)
 
 
 def _vignette(shape: tuple[int, ...], strength: float) -> np.ndarray:
@@ -151,7 +151,8 @@ def random_grays(rgb, lightness, rng, lstar_share: float = 0.35):
     Returns
     -------
     torch.Tensor
-        ``(N, 1, H, W)`` gray in [0, 100], on the L scale the network reads. A patch
+        ``(N, 1, H, W)`` L in [0, 100] that the engine would make of the gray (read
+        as sRGB, :func:`~napari_colorgan.color.gray_to_lightness`). A patch
         is L*, luma with camera-like channel weights, or linear light, each under a
         random tone curve, then optionally vignetted, noisy (shot and read noise),
         quantised and stretched as a global 0.1/99.9 % normalisation would stretch it.
@@ -166,7 +167,9 @@ def random_grays(rgb, lightness, rng, lstar_share: float = 0.35):
     rgb = rgb.double().clamp(0, 1)
     linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     weights = torch.tensor([0.2126729, 0.7151522, 0.0721750], dtype=torch.float64)
-    lstar = lightness.double() / 100
+    from .color import gray_to_lightness, lightness_to_gray
+
+    lstar = lightness_to_gray(lightness.double())  # the sRGB gray of the same L*
     # camera channel sensitivities: BT.709 weights jittered, renormalised
     jitter = torch.exp(uniform(-0.5, 0.5, 3)) * weights
     jitter = jitter / jitter.sum(1, keepdim=True)
@@ -199,7 +202,7 @@ def random_grays(rgb, lightness, rng, lstar_share: float = 0.35):
     levels = 2.0 ** torch.randint(8, 17, (n, 1, 1, 1), generator=rng).double() - 1
     x = torch.round(x * levels) / levels
     keep = _per(torch.rand(n, generator=rng) < lstar_share)
-    return torch.where(keep, lightness.float(), (x * 100).float())
+    return torch.where(keep, lightness.float(), gray_to_lightness(x).float())
 
 
 def _per(flags):

@@ -258,6 +258,37 @@ def _unit_rgb(rgb: np.ndarray, name: str) -> np.ndarray:
     return rgb
 
 
+def chroma_delta_e2000(pred_rgb: np.ndarray, true_rgb: np.ndarray) -> float:
+    """Mean CIEDE2000 of the predicted chroma alone: the prediction's a*b* at the truth's L*.
+
+    A colourisation's lightness comes from its gray input, and a gray made another
+    way than CIELAB L* (luma, a linear camera) differs from the truth's lightness
+    though its colours may be right; this score counts only the colour.
+
+    Parameters
+    ----------
+    pred_rgb, true_rgb : ndarray
+        ``(..., Y, X, 3)`` sRGB in [0, 1] of equal shape.
+
+    Returns
+    -------
+    float
+        Lower is better; 0 when the predicted a*b* equal the truth's.
+    """
+    from skimage.color import rgb2lab
+
+    pred, true = _unit_rgb(pred_rgb, "pred_rgb"), _unit_rgb(true_rgb, "true_rgb")
+    _check_pair(pred, true)
+    return _chroma_delta_e(rgb2lab(pred), rgb2lab(true))
+
+
+def _chroma_delta_e(lab_pred: np.ndarray, lab_true: np.ndarray) -> float:
+    from skimage.color import deltaE_ciede2000
+
+    at_true_l = np.concatenate([lab_true[..., :1], lab_pred[..., 1:]], axis=-1)
+    return float(deltaE_ciede2000(lab_true, at_true_l).mean())
+
+
 def evaluate(
     pred_rgb: np.ndarray, true_rgb: np.ndarray, *, two_sample: bool = False
 ) -> dict[str, float]:
@@ -275,7 +306,7 @@ def evaluate(
     -------
     dict
         ``psnr`` (dB, RGB), ``ssim`` (RGB, mean over channels), ``delta_e2000``
-        (mean CIEDE2000), ``colorfulness`` and ``colorfulness_true``
+        (mean CIEDE2000), ``delta_e2000_chroma`` (:func:`chroma_delta_e2000`), ``colorfulness`` and ``colorfulness_true``
         (Hasler-Suesstrunk), their ratio ``colorfulness_ratio``, and
         ``ab_hist_distance`` (:func:`ab_histogram_distance`, CIELAB units). With
         ``two_sample``, ``two_sample_accuracy`` and ``two_sample_accuracy_sd``
@@ -292,6 +323,7 @@ def evaluate(
         "psnr": float(peak_signal_noise_ratio(true, pred, data_range=1.0)),
         "ssim": float(structural_similarity(true, pred, data_range=1.0, channel_axis=-1)),
         "delta_e2000": float(deltaE_ciede2000(lab_true, lab_pred).mean()),
+        "delta_e2000_chroma": _chroma_delta_e(lab_pred, lab_true),
         "colorfulness": c_pred,
         "colorfulness_true": c_true,
         "colorfulness_ratio": c_pred / c_true if c_true else float("nan"),
