@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,8 @@ def colorize_batch(
         A folder (its readable files, not recursive), a pattern such as
         ``"slides/*.tif"``, or the inputs themselves.
     out_dir : path-like
-        An existing folder; each output is named after its input, with ``suffix``.
+        The output folder, created with its parents when missing; each output is
+        named after its input, with ``suffix``.
     model : str, path or model, optional
         As for :func:`~napari_colorgan.colorize` (default: general, or guided with
         guidance); loaded once for the batch.
@@ -146,20 +148,38 @@ def colorize_batch(
     -------
     BatchResult
         Written, skipped and failed files; ``result.ok`` is False if any failed.
+
+    Raises
+    ------
+    ValueError
+        Before any work, for a ``suffix`` that is no output format or cannot hold
+        ``dtype``, or inputs that would write the same output.
     """
+    from .io.writers import check_destination
     from .models.registry import as_model
 
-    if model is not None:  # loaded once, not once per file
-        model = as_model(model, options.get("device", "auto"))
+    _check_suffix(suffix)
     inputs = [Path(p) for p in source] if isinstance(source, list) else batch_inputs(source)
     out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)  # as the command line does
+    probe = out_dir / f"output{suffix}"  # the format and dtype every output will have
+    check_destination(probe, 3 if suffix.lower() == ".mp4" else 2, options.get("dtype") or "uint8")
+    if model is not None:  # loaded once, not once per file
+        model = as_model(model, options.get("device", "auto"))
     outputs = [output_path(src, out_dir, suffix) for src in inputs]
     clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
     if clashes:
         raise ValueError(f"several inputs would write the same output: {', '.join(clashes)}")
     return drive(_each_file(inputs, outputs, model, resume, options), progress)
+
+
+def _check_suffix(suffix: str) -> None:
+    """Refuse an output format that no file of the batch could be written in."""
+    from .io.writers import WRITE_SUFFIXES
+
+    if not suffix.startswith(".") or Path(f"output{suffix}").suffix.lower() not in WRITE_SUFFIXES:
+        choices = ", ".join((".ome.zarr", ".ome.tif", *WRITE_SUFFIXES))
+        raise ValueError(f"suffix={suffix!r} is not an output format; use one of {choices}")
 
 
 def _each_file(
@@ -176,11 +196,14 @@ def _each_file(
             result.skipped.append(dst)
             continue
         try:  # a finished zarr store is checked against its input's fingerprint first
-            colorize_to_file(src, dst, model, resume=resume, **options)
+            with warnings.catch_warnings(record=True) as caught:
+                colorize_to_file(src, dst, model, resume=resume, **options)
         except Exception as err:  # one bad file must not stop the batch; it is reported
-            log.warning("%s failed: %s", src, err)
+            log.info("%s failed: %s", src, err)  # the result (and its summary) says it
             result.failed.append((src, f"{type(err).__name__}: {err}"))
         else:
             (result.skipped if finished else result.written).append(dst)
+        for w in caught:  # each warning once, naming the file it is about
+            warnings.warn(f"{src.name}: {w.message}", w.category, stacklevel=2)
     yield Progress("file", len(inputs), len(inputs))
     return result

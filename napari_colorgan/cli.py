@@ -5,11 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help already says it.
+
+    Flags (off unless given), required options and options whose help names the
+    default in words (``default: measured for the device``) are left as written.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.required
+            or action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (summary, description, add_arguments) in _SUBCOMMANDS.items():
-        add_arguments(sub.add_parser(name, help=summary, description=description))
+        add_arguments(
+            sub.add_parser(
+                name, help=summary, description=description, formatter_class=_HelpFormatter
+            )
+        )
     return parser
 
 
@@ -84,7 +110,7 @@ def _add_reading(g: argparse._ArgumentGroup) -> None:
         "--normalize",
         default="auto",
         help="auto (uint8 and floats in [0, 1] as they are, else 0.1-99.9 percentiles), "
-        "percentiles, none, or LOW,HIGH",
+        "percentiles, none (floats already in [0, 1]), or LOW,HIGH",
     )
     g.add_argument(
         "--from-rgb",
@@ -129,7 +155,8 @@ def _add_guidance(c: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="Y,X,#RRGGBB",
-        help="a colour you know at a pixel (leading coordinates first for a stack); repeat",
+        help="a colour you know at a pixel (leading coordinates first for a stack); repeat "
+        "for more (default: none)",
     )
     g.add_argument(
         "--hint-reach",
@@ -138,13 +165,15 @@ def _add_guidance(c: argparse.ArgumentParser) -> None:
         help="how far a hint's colour spreads over similar lightness (default: 48; "
         "0: the network alone)",
     )
-    g.add_argument("--reference", type=Path, help="colour image whose palette to follow")
+    g.add_argument(
+        "--reference", type=Path, help="colour image whose palette to follow (default: none)"
+    )
     g.add_argument(
         "--samples",
         type=int,
         metavar="K",
         help="K plausible colourings (OUTPUT_sample<i>) and their chroma spread "
-        "(OUTPUT_uncertainty.tif, CIELAB units)",
+        "(OUTPUT_uncertainty.tif, CIELAB units) (default: one colouring)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the sampled palettes")
     g.add_argument(
@@ -175,7 +204,10 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("config", type=Path, help="recipe, e.g. training/general.toml")
     t.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors)")
     t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the recipe's, cpu)")
-    t.add_argument("--base", help="start from this model instead of the recipe's base")
+    t.add_argument(
+        "--base",
+        help="start from this model instead of the recipe's base (default: the recipe's)",
+    )
     t.add_argument(
         "--l1-only",
         action="store_true",
@@ -200,7 +232,7 @@ def _add_finetune(f: argparse.ArgumentParser) -> None:
     f.add_argument("--out", type=Path, required=True, help="weights file to write")
     f.add_argument("--steps", type=int, default=300, help="optimisation steps (default: 300)")
     f.add_argument("--patch", type=int, default=128, help="training crop size (default: 128)")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=int, default=0, help="random seed of crops and initialisation")
     f.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
 
 
@@ -209,7 +241,9 @@ def _add_export(x: argparse.ArgumentParser) -> None:
 
     x.add_argument("model", help="shipped name or .safetensors path")
     x.add_argument("out", type=Path, help="file to write: .zip (bioimageio) or .onnx (onnx)")
-    x.add_argument("--format", choices=FORMATS, default="bioimageio", help="default: bioimageio")
+    x.add_argument(
+        "--format", choices=FORMATS, default="bioimageio", help="bioimageio package or ONNX graph"
+    )
     x.add_argument(
         "--sample",
         type=Path,
@@ -318,7 +352,6 @@ def _colorize_batch(args: argparse.Namespace, normalize: Any) -> int:
     """Every file of a folder or glob into ``args.output``; exit 1 if any failed."""
     from .batch import colorize_batch
 
-    args.output.mkdir(parents=True, exist_ok=True)
     options = _file_options(args, normalize)
     model = options.pop("model")
     result = colorize_batch(args.input, args.output, model, suffix=args.suffix, **options)
@@ -448,17 +481,60 @@ _COMMANDS = {
 }
 
 
-def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning as one line, as errors are: ``colorgan: warning: ...``."""
-    print(f"colorgan: warning: {message}", file=sys.stderr)
+# a library keyword with its value: model='guided', resume=False, tile_size=7
+_KEYWORD = re.compile(r"""\b([a-z][a-z_]*)=(?:'([^']*)'|"([^"]*)"|([\w.+-]+))""")
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Every subcommand's options by destination name (``tile_size`` -> ``--tile-size``)."""
+    found: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.update(_options(sub))
+        elif action.option_strings:
+            found.setdefault(action.dest, action)
+    return found
+
+
+def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
+    """A library message in the command's words: ``model='guided'`` -> ``--model guided``.
+
+    ``resume=False`` becomes ``--no-resume`` and ``temporal=True`` ``--temporal``;
+    keywords that are no option stay as they are.
+    """
+    options = _options(parser)
+
+    def option(match: re.Match) -> str:
+        name = match.group(1)
+        value = next(v for v in match.groups()[1:] if v is not None)
+        negated = options.get(f"no_{name}")
+        if value == "False" and negated is not None and negated.const is True:
+            return negated.option_strings[-1]
+        action = options.get(name)
+        if action is None:
+            return match.group(0)
+        flag = action.option_strings[-1]
+        if action.const is True and action.nargs == 0:  # a flag: temporal=True
+            return flag if value == "True" else match.group(0)
+        return f"{flag} {value}"
+
+    text = _KEYWORD.sub(option, message)
+    return re.sub(r"(--[\w-]+(?: [^\s()]+)?) \(\1\)", r"\1", text)  # "--x (--x)" once
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``colorgan``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+        """A warning as one line, as errors are: ``colorgan: warning: ...``."""
+        print(f"colorgan: warning: {in_cli_terms(str(message), parser)}", file=sys.stderr)
+
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _warning_line
+            warnings.showwarning = warning_line
             return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("colorgan: interrupted (a zarr output resumes when run again)", file=sys.stderr)
@@ -468,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, MemoryError, RuntimeError, ImportError) as err:
         # a library message naming its keyword (resume=False) has the CLI's words too
         message = getattr(err, "cli_message", None) or str(err) or type(err).__name__
-        print(f"colorgan: error: {message}", file=sys.stderr)
+        print(f"colorgan: error: {in_cli_terms(message, parser)}", file=sys.stderr)
         return 1
 
 

@@ -145,3 +145,126 @@ def test_train_command_writes_weights(tmp_path, capsys):
         )
         == 0
     )
+
+
+def test_every_option_shows_its_default():
+    """`--help` of every subcommand names each option's default (flags are off unless given)."""
+    import argparse
+
+    from napari_colorgan.cli import _HelpFormatter, _parser
+
+    subcommands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    formatter = _HelpFormatter("colorgan")
+    missing = [
+        f"{name} {action.option_strings[-1]}"
+        for name, sub in subcommands.choices.items()
+        for action in sub._actions
+        if action.option_strings
+        and not (action.required or action.nargs == 0)  # required options, flags, --help
+        and "default" not in formatter._get_help_string(action)
+    ]
+    assert not missing
+
+
+def test_library_messages_in_command_line_terms(tmp_path, capsys):
+    """A library error names the option (`--model guided`), not the keyword (model='guided')."""
+    out = str(tmp_path / "o.png")
+    moon = str(SAMPLES / "moon.png")
+    assert main(["colorize", moon, out, "--model", "general", "--hint", "10,10,#ff0000"]) == 1
+    err = capsys.readouterr().err
+    assert "--model guided" in err and "model=" not in err
+    assert main(["colorize", moon, out, "--tile-size", "7", "--quiet"]) == 1
+    assert "--tile-size 7 is below this model's minimum of 8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("normalize", ["none", "auto"])
+def test_normalize_none_refuses_integers(tmp_path, capsys, normalize):
+    """normalize="none" on uint8 would be a white image: refused, in the API and the CLI."""
+    moon = iio.imread(SAMPLES / "moon.png")
+    if normalize == "none":
+        with pytest.raises(ValueError, match=r'normalize="none" takes floats .* got uint8'):
+            ncg.colorize(moon[:64, :64], "general", normalize="none")
+        with pytest.raises(ValueError, match=r"takes values in \[0, 1\], got 0.2353 to 1.804"):
+            ncg.colorize(moon[:64, :64] / 127.5, "general", normalize="none")
+    out = tmp_path / "o.png"
+    code = main(["colorize", str(SAMPLES / "moon.png"), str(out), "--normalize", normalize])
+    assert code == (1 if normalize == "none" else 0)
+    if normalize == "none":
+        assert "--normalize none takes floats" in capsys.readouterr().err and not out.exists()
+
+
+def test_tile_size_below_the_model_minimum_is_refused():
+    moon = iio.imread(SAMPLES / "moon.png")[:64, :64]
+    with pytest.raises(ValueError, match="tile_size=7 is below this model's minimum of 8"):
+        ncg.colorize(moon, "general", tile_size=7)
+    with pytest.raises(ValueError, match="minimum of 16"):
+        ncg.colorize(moon, "general", tile_size=8, render_scale=2)
+    assert ncg.colorize(moon, "general", tile_size=8).shape == (64, 64, 3)
+
+
+def _two_inputs(folder: Path) -> Path:
+    """A folder of two gray images: held-out IHC (histology's own) and a fluorescence plane."""
+    folder.mkdir()
+    iio.imwrite(folder / "ihc.png", iio.imread(SAMPLES / "ihc_bottom.png")[:, :256])
+    tifffile.imwrite(folder / "nuclei.tif", tifffile.imread(SAMPLES / "nuclei3d.tif")[16])
+    return folder
+
+
+def test_batch_creates_its_folder_and_checks_the_format_first(tmp_path, capsys):
+    """The API and the CLI alike: a missing output folder is made, a bad suffix refused at once."""
+    src = _two_inputs(tmp_path / "in")
+    report = ncg.colorize_batch(src, tmp_path / "out" / "api", suffix=".png")
+    assert report.ok and len(report.written) == 2
+    assert (tmp_path / "out" / "api" / "nuclei.png").is_file()
+    assert main(["colorize", str(src), str(tmp_path / "out" / "cli"), "--suffix", ".png"]) == 0
+    assert (tmp_path / "out" / "cli" / "ihc.png").is_file()
+    capsys.readouterr()
+    for suffix in (".bmp", "png"):
+        with pytest.raises(ValueError, match="not an output format"):
+            ncg.colorize_batch(src, tmp_path / "never", suffix=suffix)
+        assert main(["colorize", str(src), str(tmp_path / "never"), "--suffix", suffix]) == 1
+        err = capsys.readouterr().err.strip()
+        assert f"--suffix {suffix} is not an output format" in err and len(err.splitlines()) == 1
+    with pytest.raises(ValueError, match="JPEG holds 8-bit samples only"):
+        ncg.colorize_batch(src, tmp_path / "never", suffix=".jpg", dtype="uint16")
+    assert not (tmp_path / "never").exists() or not any((tmp_path / "never").iterdir())
+
+
+def test_out_of_domain_warning_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    """One warning per event: no log line beside it, and in a batch the file's name."""
+    from napari_colorgan.models import domain
+
+    src = _two_inputs(tmp_path / "in")
+    monkeypatch.setattr(domain, "_warned", set())
+    out = tmp_path / "one.png"
+    assert main(["colorize", str(src / "nuclei.tif"), str(out), "--model", "histology"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "far from" in line]
+    assert len(err) == 1 and err[0].startswith("colorgan: warning: this image is far")
+    assert "Plugins > ColorGAN > Fine-tune" in err[0]
+    monkeypatch.setattr(domain, "_warned", set())
+    args = ["colorize", str(src), str(tmp_path / "batch"), "--model", "histology", "--quiet"]
+    assert main([*args, "--suffix", ".png"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "far from" in line]
+    assert len(err) == 1 and err[0].startswith("colorgan: warning: nuclei.tif: this image")
+
+
+def test_models_prints_a_table_of_heldout_scores(capsys):
+    """Name, domain, size, and per held-out set the model's ΔE2000 beside its baselines'."""
+    from napari_colorgan.models.registry import read_metadata, resolve, shipped_regression
+
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    assert "model  L1 U-Net    gray  mean chroma" in text
+    prov = read_metadata(resolve("histology"))["provenance"]
+    l1 = read_metadata(shipped_regression("histology"))["provenance"]["heldout_metrics"]
+    heading = next(i for i, line in enumerate(lines) if line.startswith("histology ("))
+    assert "H&E" in lines[heading] and "0.49 M parameters" in lines[heading]
+    for line, (part, m) in zip(lines[heading + 1 :], prov["heldout_metrics"].items()):
+        gray = prov["heldout_baselines"][part]["gray"]["delta_e2000"]
+        numbers = [float(v) for v in line.split()[-4:]]
+        assert numbers[:3] == [round(m["delta_e2000"], 2), round(l1[part]["delta_e2000"], 2),
+                               round(gray, 2)]
+    for name in ncg.list_models():
+        assert any(line.startswith(f"{name} (") for line in lines)

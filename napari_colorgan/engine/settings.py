@@ -85,6 +85,21 @@ class TileSettings:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
+    def check_for(self, stride: int) -> None:
+        """Refuse a ``tile_size`` smaller than one cell of the model's grid.
+
+        Tiles are whole multiples of ``stride`` times ``render_scale`` (the model's
+        downsampling): anything smaller cannot be a tile.
+        """
+        minimum = stride * self.render_scale
+        if self.tile_size is not None and self.tile_size < minimum:
+            scale = f" times render_scale={self.render_scale}" if self.render_scale > 1 else ""
+            raise ValueError(
+                f"tile_size={self.tile_size} is below this model's minimum of {minimum} (its "
+                f"stride {stride}{scale}); use at least {minimum}, or leave it unset for the "
+                "device's default"
+            )
+
     def precision_on(self, device: Any) -> Precision:
         """The precision these settings resolve to on ``device`` (a torch device)."""
         return resolve_precision(self.precision, device)

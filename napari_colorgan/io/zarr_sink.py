@@ -10,6 +10,7 @@ the last chunk is written the group's attributes say ``"complete": false``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -45,14 +46,25 @@ def _block_slices(chunks: tuple[tuple[int, ...], ...], index: tuple[int, ...]) -
 
 
 class _Inputs:
-    """The input under each full-resolution chunk, to fingerprint it (see :mod:`.ledger`)."""
+    """The input each full-resolution chunk was computed from, to fingerprint it.
 
-    def __init__(self, source: Any, data: Any, colour_axis: int):
+    That is the chunk's own pixels grown by ``reach`` on Y and X (the halo its
+    tiles saw, see :func:`~napari_colorgan.engine.runner.plane_halo`): a change
+    next to a chunk changes its colours too (see :mod:`.ledger`).
+    """
+
+    def __init__(self, source: Any, data: Any, colour_axis: int, reach: int = 0):
         self.source, self.chunks, self.colour_axis = source, data.chunks, colour_axis
+        self.reach = int(reach)
 
     def region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
         where = _block_slices(self.chunks, index)
-        return where[: self.colour_axis] + where[self.colour_axis + 1 :]
+        where = where[: self.colour_axis] + where[self.colour_axis + 1 :]
+        grown, shape = list(where), self.source.shape
+        for axis in (len(where) - 2, len(where) - 1):
+            start, stop = where[axis].start - self.reach, where[axis].stop + self.reach
+            grown[axis] = slice(max(start, 0), min(stop, shape[axis]))
+        return tuple(grown)
 
     def prints(self, indices: list[tuple[int, ...]]) -> list:
         return [lazy_print(self.source, self.region(i)) for i in indices]
@@ -86,7 +98,8 @@ def _write_level(
                 f"is {array.shape} {array.dtype})"
             )
             raise OutputMismatchError(shown or folder, what)
-        done = read_ledger(ledger)
+        array = array.with_config(_ARRAY_CONFIG)
+        done = read_ledger(ledger, data.numblocks)
         if inputs is not None:
             done = {i: p for i, p in done.items() if p is not None}  # unproven: redo
             _check_skipped(done, inputs, workers, shown or folder)
@@ -99,6 +112,7 @@ def _write_level(
             dtype=data.dtype,
             **_codecs(data.ndim, colour),
             overwrite=True,
+            config=_ARRAY_CONFIG,
         )
     todo = [i for i in np.ndindex(data.numblocks) if i not in done]
     total = int(np.prod(data.numblocks))
@@ -134,6 +148,10 @@ def _write_level(
             record(*pending)
             yield total, total
     return prints if inputs is not None else {}
+
+
+# every chunk is stored, black ones too, so that a missing chunk file is damage
+_ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 def _codecs(ndim: int, colour: int) -> dict:
@@ -205,6 +223,7 @@ def write_zarr(
     workers: int | None = None,
     lock: bool = True,
     shown: str | os.PathLike | None = None,
+    reach: int = 0,
 ) -> Iterator[tuple[str, int, int]]:
     """Stream a lazy ``(..., Y, X, 3)`` colour result into a zarr store.
 
@@ -240,6 +259,9 @@ def write_zarr(
         the lock of what the store is for (a TIFF whose chunks stage here).
     shown : path-like, optional
         The output named in errors; default ``path``.
+    reach : int, optional
+        How far beyond its own pixels a chunk's colours depend on the input (the
+        halo of its tiles); the fingerprint of a chunk covers that much of ``source``.
 
     Yields
     ------
@@ -255,8 +277,9 @@ def write_zarr(
     """
     with output_lock(path) if lock else contextlib.nullcontext():
         yield from _stream_zarr(
-            rgb, path, shown, source, ome, scale, units, attrs, resume, min_level_size, workers
-        )
+            rgb, path, shown, source, ome, scale, units, attrs, resume, min_level_size, workers,
+            reach,
+        )  # fmt: skip
 
 
 def _stream_zarr(
@@ -271,6 +294,7 @@ def _stream_zarr(
     resume: bool,
     min_level_size: int,
     workers: int | None,
+    reach: int = 0,
 ) -> Iterator[tuple[str, int, int]]:
     import dask.array as da
     import zarr
@@ -288,13 +312,14 @@ def _stream_zarr(
     attrs = dict(attrs or {})
     if source is not None:
         attrs["input"] = {"shape": list(source.shape), "dtype": str(np.dtype(source.dtype))}
+        attrs["input"]["reach"] = int(reach)
     level0 = da.moveaxis(rgb, -1, OME_AXES[lead].index("c")) if ome else rgb
     level0 = _regular(level0)
     existing = _read_state(folder)
     if existing is not None and resume:  # the same input chunked otherwise: the store's grid
         level0 = _on_stored_grid(level0, folder)
     colour = OME_AXES[lead].index("c") if ome else rgb.ndim - 1
-    inputs = _Inputs(source, level0, colour) if source is not None else None
+    inputs = _Inputs(source, level0, colour, reach) if source is not None else None
     if folder.exists() and existing is None:
         raise ValueError(
             f"{folder} exists and is not a napari-colorgan output; choose another path"
@@ -302,8 +327,11 @@ def _stream_zarr(
     if existing is not None and resume:
         _check_same(existing, attrs, shown)
         if existing.get("complete"):
-            _check_finished_input(existing, inputs, level0, workers, shown)
-            return  # the same result is already there
+            prints = _check_finished_input(existing, inputs, level0, workers, shown)
+            damaged = damaged_chunks(folder, workers, shown)
+            if not damaged:
+                return  # the same result is already there, whole
+            _reopen(folder, damaged, prints, level0.numblocks)
         _remove_temporaries(folder)
     if existing is not None and not resume:
         shutil.rmtree(folder)
@@ -382,7 +410,8 @@ def _check_same(existing: dict, attrs: dict, shown: str | Path) -> None:
     now = json.loads(json.dumps({k: v for k, v in attrs.items() if k != "input"}))
     if earlier != now:
         changed = sorted(k for k in {*earlier, *now} if earlier.get(k) != now.get(k))
-        raise OutputMismatchError(shown, f"other settings ({', '.join(changed)} differ)")
+        verb = "differs" if len(changed) == 1 else "differ"
+        raise OutputMismatchError(shown, f"other settings ({', '.join(changed)} {verb})")
     before, after = existing.get("input"), attrs.get("input")
     if after is None:
         return
@@ -397,13 +426,18 @@ def _check_same(existing: dict, attrs: dict, shown: str | Path) -> None:
 
 def _check_finished_input(
     existing: dict, inputs: _Inputs | None, level0: Any, workers: int, shown: str | Path
-) -> None:
-    """Refuse to return a finished store whose input fingerprint is not this input's."""
+) -> dict[tuple[int, ...], str] | None:
+    """Refuse to return a finished store whose input fingerprint is not this input's.
+
+    Returns the fingerprint of each chunk's input (None without ``inputs``).
+    """
     import dask
 
     if inputs is None:
-        return
+        return None
     record = existing["input"]
+    if int(record.get("reach", 0)) != inputs.reach:
+        raise OutputMismatchError(shown, "other settings (the halo of its tiles differs)")
     if record.get("chunks") != list(level0.chunksize) or "fingerprint" not in record:
         raise OutputMismatchError(shown, "an input it cannot compare (another chunk grid)")
     indices = list(np.ndindex(level0.numblocks))
@@ -413,6 +447,72 @@ def _check_finished_input(
         prints.update(zip(batch, dask.compute(*inputs.prints(batch))))
     if combined(prints) != record["fingerprint"]:
         raise OutputMismatchError(shown, "another input (same size, other pixels)")
+    return prints
+
+
+def damaged_chunks(
+    folder: Path, workers: int = 1, shown: str | Path = ""
+) -> dict[str, list[tuple[int, ...]]]:
+    """The chunks of each array of a store whose file is missing or does not decode.
+
+    Every chunk file is read and decoded once (compressed output, in ``workers``
+    threads): the cost of reading the result, not of computing it.
+
+    Raises
+    ------
+    ValueError
+        When an array's own metadata cannot be read (that store cannot be repaired).
+    """
+    import zarr
+
+    group = zarr.open_group(folder, mode="r")
+    found: dict[str, list[tuple[int, ...]]] = {}
+    for name in sorted(group.array_keys()):
+        try:
+            array = group[name]
+        except Exception as err:  # damaged array metadata
+            text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(
+                f"{shown or folder} is damaged (array {name}: {text}); remove it or pass "
+                "resume=False to write it again"
+            ) from None
+        grid = [range(-(-n // c)) for n, c in zip(array.shape, array.chunks)]
+
+        def bad(index: tuple[int, ...], array: Any = array, name: str = name) -> bool:
+            if not (folder / name / array.metadata.encode_chunk_key(index)).is_file():
+                return True
+            try:
+                array[tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, array.chunks))]
+            except Exception:  # a codec's error: the bytes are not a chunk
+                return True
+            return False
+
+        indices = list(itertools.product(*grid))
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            broken = [i for i, b in zip(indices, pool.map(bad, indices)) if b]
+        if broken:
+            found[name] = broken
+    return found
+
+
+def _reopen(
+    folder: Path,
+    damaged: dict[str, list[tuple[int, ...]]],
+    prints: dict[tuple[int, ...], str] | None,
+    numblocks: tuple[int, ...],
+) -> None:
+    """Turn a finished store with damaged chunks back into a resumable one.
+
+    Level 0 keeps every sound chunk (in a ledger, with the input fingerprints just
+    verified); the damaged ones and every derived level are written again.
+    """
+    bad = set(damaged.get("0", []))
+    lines = [
+        ledger_line(index, prints.get(index) if prints else None)
+        for index in np.ndindex(numblocks)
+        if index not in bad
+    ]
+    (folder / f"{LEDGER}-0").write_text("".join(lines))
 
 
 _ZARR_TEMPORARY = re.compile(r"\.[0-9a-f]{32}\.partial$")
