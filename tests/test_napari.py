@@ -121,7 +121,8 @@ def test_rgb_layer_gives_a_clear_error(make_napari_viewer, qtbot):
     assert widget.state is State.FAILED and len(viewer.layers) == 1
 
 
-def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer, counting_array):
+def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer, qtbot, counting_array):
+    """Planes are colourised off the event loop as they are viewed: black until ready."""
     import dask.array as da
 
     viewer = make_napari_viewer()
@@ -132,18 +133,32 @@ def test_live_mode_computes_only_the_viewed_plane(make_napari_viewer, counting_a
     widget = ColorizeWidget(viewer)
     widget._image.value = layer
     widget._scope.value = "live"
-    widget.start()
+    _run(widget, qtbot)
     out = viewer.layers["live [general, live]"]
-    assert type(out.data).__module__.startswith("dask")
-    assert out.data.shape == (5, 128, 128, 3)
+    assert out.data.shape == (5, 128, 128, 3) and out.metadata["napari-colorgan"]
     np.testing.assert_allclose(out.scale, (3, 1, 1))
+    qtbot.waitUntil(lambda: out.data.is_ready((2,)), timeout=60_000)  # napari opened on 2
     layer.visible = False
     source.planes_read.clear()
-    viewer.dims.set_point(0, 12.0)  # plane 4 in view (napari opened on the middle one)
-    viewer.screenshot(canvas_only=True)  # draw it
+    viewer.dims.set_point(0, 12.0)  # plane 4 in view: asked for, shown black at once
+    assert np.asarray(out._slice.image.view).max() == 0
+    qtbot.waitUntil(lambda: out.data.is_ready((4,)), timeout=60_000)
+    qtbot.waitUntil(lambda: np.asarray(out._slice.image.view).std() > 0, timeout=10_000)
     assert source.planes_read == {4}
-    plane = np.asarray(out._slice.image.view)
-    assert plane.shape[-1] == 3 and plane.std() > 0
+
+
+def test_live_mode_refuses_hints_and_samples(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(skimage.data.camera()[:64, :64], name="cam")
+    points = viewer.add_points([[10, 10]], name="hints")
+    widget = ColorizeWidget(viewer)
+    widget.reset_choices()
+    widget._image.value, widget._hints.value = image, points
+    widget._scope.value = "live"
+    assert "live mode" in widget._hints.tooltip and not widget._run.enabled
+    widget._hints.value = None
+    widget._samples.value = 2
+    assert "live mode" in widget._samples.tooltip and not widget._run.enabled
 
 
 def test_weights_file_is_described(make_napari_viewer, tmp_path):
@@ -152,8 +167,9 @@ def test_weights_file_is_described(make_napari_viewer, tmp_path):
     assert "colorize" in widget._about.value and "steps" in widget._about.value
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not weights")
-    widget._weights.value = junk
-    assert widget.model == str(junk) and "cannot use" in widget._about.value
+    widget._model.picker.value = junk  # a picked file becomes the dropdown's choice
+    assert widget.model == str(junk.resolve()) and widget._model.combo.value == widget.model
+    assert "cannot use" in widget._about.value
 
 
 def test_reader_declines_other_files(tmp_path):
@@ -296,7 +312,7 @@ def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot)
     image = viewer.add_image(skimage.data.camera()[:96, :96], name="cam", scale=(2.0, 2.0))
     widget = ColorizeWidget(viewer)
     widget._image.value, widget._device.value = image, "cpu"
-    widget._model.value = "guided"
+    widget._model.select("guided")
     widget._samples.value = 3
     widget.start()
     qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
@@ -381,7 +397,7 @@ def test_settings_persist_between_widgets(make_napari_viewer, widget_settings):
 
     viewer = make_napari_viewer()
     widget = ColorizeWidget(viewer)
-    widget._model.value = "histology"
+    widget._model.select("histology")
     widget._tile_size.value = 256
     widget._scope.value = "whole layer"
     saved = json.loads(widget_settings.read_text())
@@ -405,7 +421,7 @@ def test_fields_are_checked_as_they_change(make_napari_viewer, tmp_path):
     widget._samples.value = 2  # samples with the general model
     assert "needs a guided model" in widget._samples.tooltip and not widget._run.enabled
     assert "needs a guided model" in widget._problem.value
-    widget._model.value = "guided"
+    widget._model.select("guided")
     assert widget._samples.tooltip is None and widget._run.enabled
     widget._reference.value = gray
     assert "not a colour" in widget._reference.tooltip
@@ -415,13 +431,15 @@ def test_fields_are_checked_as_they_change(make_napari_viewer, tmp_path):
     widget._image.value = gray
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not weights")
-    widget._weights.value = junk
-    assert "cannot use" in widget._weights.tooltip and not widget._run.enabled
+    widget._model.picker.value = junk
+    assert "cannot use" in widget._model.combo.tooltip and not widget._run.enabled
 
 
 def test_an_image_far_from_the_model_warns_once(make_napari_viewer, qtbot, monkeypatch):
     """napari turns the warning into a notification; it names the fine-tune remedy."""
     import tifffile
+
+    from napari.utils.notifications import WarningNotification, notification_manager
 
     from napari_colorgan.models import domain
     from napari_colorgan.models.domain import DomainWarning
@@ -432,7 +450,9 @@ def test_an_image_far_from_the_model_warns_once(make_napari_viewer, qtbot, monke
     layer = viewer.add_image(nuclei[16], name="nuclei")
     widget = ColorizeWidget(viewer)
     widget._image.value, widget._device.value = layer, "cpu"
-    widget._model.value = "histology"
-    with pytest.warns(DomainWarning, match="Fine-tune"):
-        _run(widget, qtbot)
+    widget._model.select("histology")
+    _run(widget, qtbot)  # the check runs in the worker; napari relays its warning
     assert widget.state is State.DONE  # a warning, not a refusal
+    warned = [r for r in notification_manager.records if isinstance(r, WarningNotification)]
+    warned = [r for r in warned if isinstance(r.warning, DomainWarning)]
+    assert len(warned) == 1 and "Fine-tune" in str(warned[0].message)
