@@ -188,6 +188,15 @@ def _add_evaluate(e: argparse.ArgumentParser) -> None:
     e.add_argument("--model", default="general", help="shipped name or .safetensors path")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument(
+        "--gray",
+        default="lstar",
+        metavar="FORMATION",
+        help="how the gray input is made from each image: lstar (CIELAB L*), luma "
+        "(BT.709 of the sRGB), linear12 / linear16 (a linear camera), camera12 (with "
+        "shot and read noise, offset, vignetting), gammaG (e.g. gamma0.7); models are "
+        "then compared by delta_e2000_chroma",
+    )
+    e.add_argument(
         "--l1-unet",
         metavar="WEIGHTS",
         help="the L1-only U-Net baseline to compare with (default: the shipped one of "
@@ -228,7 +237,16 @@ def _add_train(t: argparse.ArgumentParser) -> None:
 
 def _add_finetune(f: argparse.ArgumentParser) -> None:
     f.add_argument("--base", default="general", help="shipped name or .safetensors path")
-    f.add_argument("--images", nargs="+", type=Path, required=True, help="colour images")
+    f.add_argument(
+        "--images", nargs="+", required=True, help="colour images: files, folders or globs"
+    )
+    f.add_argument(
+        "--inputs", nargs="+", help="real gray inputs, one per --images entry, same pixel grid"
+    )
+    f.add_argument(
+        "--min-foreground", type=float, default=0.0, help="least tissue share of a patch (0-1)"
+    )
+    f.add_argument("--workers", type=int, default=0, help="processes reading patches ahead")
     f.add_argument("--out", type=Path, required=True, help="weights file to write")
     f.add_argument("--steps", type=int, default=300, help="optimisation steps (default: 300)")
     f.add_argument("--patch", type=int, default=128, help="training crop size (default: 128)")
@@ -410,7 +428,11 @@ def _evaluate(args) -> int:
     images = {path.name: read_rgb(path) for path in args.images}
     regression = args.l1_unet or shipped_regression(args.model)
     results = evaluate_model(
-        args.model, images, regression=regression, two_sample=not args.no_two_sample
+        args.model,
+        images,
+        regression=regression,
+        two_sample=not args.no_two_sample,
+        gray=args.gray,
     )
     print(json.dumps(results, indent=1) if args.json else format_table(results))
     return 0
@@ -454,10 +476,13 @@ def _finetune(args) -> int:
         args.base,
         args.images,
         args.steps,
+        inputs=args.inputs,
         out=args.out,
         patch=args.patch,
         seed=args.seed,
         device=args.device,
+        min_foreground=args.min_foreground,
+        workers=args.workers,
     )
     print(f"wrote {args.out.resolve()}")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ class Source:
         array, factor = self.array, 1
         for level in self.levels:
             f = round(self.array.shape[0] / level.shape[0])
-            if max(h, w) // f < OVERVIEW_SIDE:
+            if max(h, w) // f < OVERVIEW_SIDE // 2:  # coarser than needed: stop
                 break
             array, factor = level, f
         step = -(-max(h, w) // factor // OVERVIEW_SIDE)
@@ -358,7 +359,9 @@ def open_entry(spec: dict, base: Path | None = None) -> tuple[list, list[float]]
     source = spec["source"]
     window = {k: tuple(spec.get(k, (0.0, 1.0))) for k in ("rows", "cols")}
     if not isinstance(source, (str, os.PathLike)):
-        targets = [Source(source, spec.get("name", f"array{tuple(source.shape)}"), **window)]
+        array, levels = _levels(source)
+        name = spec.get("name", f"array{tuple(array.shape)}")
+        targets = [Source(array, name, levels=levels, **window)]
     elif str(source).startswith("video:"):
         path = _resolve(str(source).partition(":")[2], base)
         clip = video_frames(path, spec.get("every", 1), spec.get("frames", (0.0, 1.0)))
@@ -379,6 +382,15 @@ def open_entry(spec: dict, base: Path | None = None) -> tuple[list, list[float]]
             )
     share = spec.get("weight", 1.0) / len(targets)
     return targets, [share * (t.shape[0] * t.shape[1]) ** 0.5 for t in targets]
+
+
+def _levels(data: Any) -> tuple[Any, tuple]:
+    """An array, or a multiscale sequence of arrays (finest first), as (array, coarser levels)."""
+    if isinstance(data, Sequence) and not isinstance(data, str):
+        if not data:
+            raise ValueError("a multiscale image needs at least one level")
+        return data[0], tuple(data[1:])
+    return data, ()
 
 
 def _resolve(path: str, base: Path | None) -> Path:
@@ -408,5 +420,6 @@ def _pairs(targets: list, inputs: Any, base: Path | None, window: dict) -> list:
     else:
         if len(targets) != 1:
             raise ValueError("an input array pairs with one colour target")
-        grays = [gray_source(inputs, f"array{tuple(inputs.shape)}", **window)]
+        array, levels = _levels(inputs)
+        grays = [gray_source(array, f"array{tuple(array.shape)}", levels=levels, **window)]
     return [Pair(t, g) for t, g in zip(targets, grays)]
