@@ -374,7 +374,7 @@ def test_resume_from_another_array_is_refused(tmp_path, stack):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     with pytest.raises(OutputMismatchError, match=r"same size, other pixels.*resume=False"):
         colorize_to_file(other, out, "general", tile_size=96)
-    with pytest.raises(OutputMismatchError, match=r"other settings \(model differ\)"):
+    with pytest.raises(OutputMismatchError, match=r"other settings \(model differs?\)"):
         colorize_to_file(stack, out, "histology", tile_size=96)
     with pytest.raises(OutputMismatchError, match=r"shape \(4, 160, 192\), now \(3, 160, 192\)"):
         colorize_to_file(stack[:3], out, "general", tile_size=96)
@@ -446,7 +446,9 @@ def test_hostile_ledger_and_attributes(tmp_path, stack):
     out = tmp_path / "out.zarr"
     _stop_after(stack, out, 1)
     ledger = out / f"{LEDGER}-0"
-    ledger.write_text(ledger.read_text() + '5\n"abc"\n[[3, 0, 0, 0], "forged"]\n{"a": 1}\n[1, 2\n')
+    forged = '[[3, 0, 0, 0], "' + "f0" * 16 + '"]'
+    junk = '5\n"abc"\n[["x", 0, 0, 0], "ab"]\n[[9, 0, 0, 0], "ab"]\n{"a": 1}\n[1, 2\n'
+    ledger.write_text(ledger.read_text() + junk + forged + "\n")
     with pytest.raises(OutputMismatchError, match=r"its pixels at \[3:4, 0:160, 0:192\] differ"):
         colorize_to_file(stack, out, "general", tile_size=96)
     group = zarr.open_group(out, mode="r+")
@@ -827,3 +829,73 @@ def test_a_rewritten_tiff_is_read_as_it_is_now(tmp_path, gray):
     image = open_image(path)[0]
     assert image.dtype == np.uint16
     np.testing.assert_array_equal(np.asarray(image), other)
+
+
+
+# ---------------------------------------------------------------- resume: what a chunk depends on
+
+
+def _store_pixels(path):
+    group = zarr.open_group(path, mode="r")
+    return {name: np.asarray(group[name]) for name in sorted(group.array_keys())}
+
+
+def test_resume_after_a_change_in_a_finished_chunks_halo_is_refused(tmp_path, gray):
+    out = tmp_path / "out.ome.zarr"
+    steps = iter_colorize_to_file(gray, out, "general", tile_size=96)
+    for _unit, done, _total in steps:
+        if done >= 1:
+            break
+    steps.close()
+    (first,) = [json.loads(line)[0] for line in (out / f"{LEDGER}-0").read_text().splitlines()]
+    assert first == [0, 0, 0]  # the chunk over columns 0..95 is done
+    changed = gray.copy()
+    changed[:, 100:104] = 255 - changed[:, 100:104]  # beside it, within its halo
+    with pytest.raises(OutputMismatchError, match="its pixels at .* differ"):
+        colorize_to_file(changed, out, "general", tile_size=96)
+
+
+def test_a_store_made_with_another_overlap_is_not_returned(tmp_path, gray):
+    out = tmp_path / "out.ome.zarr"
+    colorize_to_file(gray, out, "general", tile_size=96)
+    with pytest.raises(OutputMismatchError, match="halo"):
+        colorize_to_file(gray, out, "general", tile_size=96, overlap=0)
+    colorize_to_file(gray, out, "general", tile_size=96, overlap=0, resume=False)
+    np.testing.assert_array_equal(
+        np.moveaxis(_store_pixels(out)["0"], 0, -1),
+        np.rint(ncg.colorize(gray, "general", tile_size=96, overlap=0) * 255),
+    )
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "derived"])
+def test_a_damaged_finished_store_is_repaired_on_rerun(tmp_path, gray, damage, capsys):
+    reference, out = tmp_path / "reference.ome.zarr", tmp_path / "out.ome.zarr"
+    src = tmp_path / "in.png"
+    iio.imwrite(src, skimage.data.camera())  # 512 x 512: two pyramid levels
+    for path in (reference, out):
+        assert _cli(capsys, "colorize", src, path, "--tile-size", 96, "--quiet")[0] == 0
+    level = "1" if damage == "derived" else "0"
+    chunk = sorted((out / level / "c").rglob("*"))[-1]
+    assert chunk.is_file()
+    if damage == "missing":
+        chunk.unlink()
+    else:
+        chunk.write_bytes(os.urandom(chunk.stat().st_size))
+    assert _cli(capsys, "colorize", src, out, "--tile-size", 96, "--quiet")[0] == 0
+    assert chunk.is_file()
+    expected, got = _store_pixels(reference), _store_pixels(out)
+    assert list(got) == list(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+    assert zarr.open_group(out, mode="r").attrs["colorgan"] == dict(
+        zarr.open_group(reference, mode="r").attrs["colorgan"]
+    )
+
+
+def test_a_black_chunk_is_stored_and_the_store_verifies(tmp_path):
+    from napari_colorgan.io.zarr_sink import damaged_chunks
+
+    black = np.zeros((160, 192), np.uint8)
+    out = tmp_path / "black.zarr"
+    colorize_to_file(black, out, "general", tile_size=96)
+    assert damaged_chunks(out) == {}

@@ -431,11 +431,13 @@ def _record(
 ) -> dict:
     """What an output's pixels depend on; the input itself is fingerprinted by the sink."""
     from ..models.registry import weights_digest
+    from .runner import plane_halo
 
     where = model_device(net)
     attrs = {
         "model": weights_digest(net.source) if net.source else _digest(net),
         "intensity_range": list(intensity),
+        "halo": plane_halo(net, tiles.render_scale, tiles.overlap),  # overlap and render scale
         "tile_size": tiles.tile_size_on(where),
         "precision": tiles.precision_on(where).dtype,  # resumed chunks must match
         "render_scale": tiles.render_scale,
@@ -551,6 +553,7 @@ def _stream(
             description=opened.description,
             attrs=attrs,
             resume=resume,
+            reach=attrs["halo"],
         ):
             yield Progress(stage, done, total)
         return
@@ -558,8 +561,9 @@ def _stream(
     samples = rgb.map_blocks(to_dtype, dtype, dtype=np.dtype(dtype))
     attrs = {**attrs, "dtype": dtype}
     for name, done, total in write_zarr(
-        samples, dst, source=source, ome=ome, scale=scale, units=units, attrs=attrs, resume=resume
-    ):
+        samples, dst, source=source, ome=ome, scale=scale, units=units, attrs=attrs, resume=resume,
+        reach=attrs["halo"],
+    ):  # fmt: skip
         yield Progress(f"chunk (level {name})", done, total)
 
 

@@ -75,24 +75,39 @@ def describe(region: Iterable[slice]) -> str:
     return "[" + ", ".join(f"{s.start}:{s.stop}" for s in region) + "]"
 
 
-def read_ledger(ledger: Path) -> dict[tuple[int, ...], str | None]:
+def read_ledger(
+    ledger: Path, numblocks: tuple[int, ...] | None = None
+) -> dict[tuple[int, ...], str | None]:
     """Finished chunk indices and their input fingerprints (None for derived levels).
 
-    A line cut short by a kill is not counted.
+    A line cut short by a kill, or any line that is not a chunk index of the
+    grid ``numblocks`` (non-integers, another length, out of range, a fingerprint
+    that is not one) is not counted: its chunk is written again.
     """
     done: dict[tuple[int, ...], str | None] = {}
-    for line in ledger.read_text().splitlines():
+    for line in ledger.read_text(errors="replace").splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
         if not isinstance(entry, list) or not entry:
             continue  # not a line this package wrote
+        index, print_ = entry, None
         if isinstance(entry[0], list) and len(entry) == 2:  # [index, fingerprint]
-            done[tuple(entry[0])] = str(entry[1])
-        elif all(isinstance(i, int) for i in entry):
-            done[tuple(entry)] = None
+            index, print_ = entry[0], entry[1]
+            if not (isinstance(print_, str) and len(print_) == 32):
+                continue
+        if _is_index(index, numblocks):
+            done[tuple(index)] = print_
     return done
+
+
+def _is_index(index: list, numblocks: tuple[int, ...] | None) -> bool:
+    if not all(type(i) is int and i >= 0 for i in index):  # bool is not an index either
+        return False
+    if numblocks is None:
+        return True
+    return len(index) == len(numblocks) and all(i < n for i, n in zip(index, numblocks))
 
 
 def ledger_line(index: tuple[int, ...], print_: str | None) -> str:

@@ -53,6 +53,7 @@ def write_tiff(
     attrs: dict | None = None,
     resume: bool = True,
     min_level_size: int = 256,
+    reach: int = 0,
 ) -> Iterator[tuple[str, int, int]]:
     """Stream a lazy ``(..., Y, X, 3)`` colour result into a tiled BigTIFF.
 
@@ -63,7 +64,7 @@ def write_tiff(
         physical pixel size.
     dtype : {"uint8", "uint16", "float32"}
         Sample type of the file.
-    rgb, source, scale, attrs, resume
+    rgb, source, scale, attrs, resume, reach
         As for :func:`~napari_colorgan.io.zarr_sink.write_zarr`: the chunks stage in a
         hidden zarr store beside ``path``, which a resumed run continues.
     units : tuple of (str or None), optional
@@ -96,6 +97,7 @@ def write_tiff(
             min_level_size,
             units=units,
             description=description,
+            reach=reach,
         )
 
 
@@ -111,6 +113,7 @@ def _write_tiff(
     *,
     units: tuple[str | None, ...] | None = None,
     description: str | None = None,
+    reach: int = 0,
 ) -> Iterator[tuple[str, int, int]]:
     import dask.array as da
     import tifffile
@@ -129,6 +132,7 @@ def _write_tiff(
         resume=resume,
         lock=False,
         shown=path,
+        reach=reach,
     )
     for name, done, total in staged:
         yield f"chunk (level {name})", done, total
