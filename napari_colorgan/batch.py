@@ -170,7 +170,79 @@ def colorize_batch(
     clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
     if clashes:
         raise ValueError(f"several inputs would write the same output: {', '.join(clashes)}")
-    return drive(_each_file(inputs, outputs, model, resume, options), progress)
+    _check_apart(inputs, outputs)
+    settings = settings_digest(model, options)
+    return drive(_each_file(inputs, outputs, model, resume, options, settings), progress)
+
+
+def _check_apart(inputs: list[Path], outputs: list[Path]) -> None:
+    """Refuse, before any work, a batch whose outputs would overwrite its inputs."""
+    sources = {p.resolve(): p for p in inputs}
+    own = [sources[o.resolve()] for o in outputs if o.resolve() in sources]
+    if own:
+        raise ValueError(
+            f"{len(own)} output(s) would overwrite their own input ({own[0]}); write to "
+            "another folder or choose another suffix"
+        )
+
+
+def settings_digest(model: Any, options: dict[str, Any]) -> str:
+    """A digest of what makes an output's pixels: the model's weights and the options.
+
+    Options that change only the speed (device, batch size, progress) are left out.
+    """
+    import hashlib
+    import json
+
+    import numpy as np
+
+    from .io.ledger import fingerprint
+    from .models.registry import weights_digest
+
+    if model is None:  # the default follows the guidance options, as colorize_to_file
+        from dataclasses import fields
+
+        from .engine.pipeline import pick_model
+        from .engine.settings import Guidance
+
+        names = {f.name for f in fields(Guidance)}
+        model = pick_model(None, Guidance(**{k: v for k, v in options.items() if k in names}))
+    if isinstance(model, (str, os.PathLike)):
+        from .models.registry import resolve
+
+        weights = weights_digest(resolve(model))
+    elif getattr(model, "source", None):
+        weights = weights_digest(model.source)
+    else:
+        from .engine.pipeline import _digest
+
+        weights = _digest(model)
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return fingerprint(value)
+        return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+    kept = {k: plain(v) for k, v in options.items() if k not in _SPEED_ONLY}
+    text = json.dumps({"model": weights, "options": kept}, sort_keys=True, default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+_SPEED_ONLY = ("device", "batch_size", "progress", "workers")
+
+
+# what a user's file or setting causes; anything else is a fault of this package
+USER_ERRORS = (ValueError, OSError, MemoryError, RuntimeError, ImportError)
+
+
+def _failure(src: Path, err: Exception) -> str:
+    """One line for the summary; the traceback goes to the log (``--verbose``)."""
+    if isinstance(err, USER_ERRORS):
+        log.info("%s failed: %s", src, err)  # the result (and its summary) says it
+        log.debug("traceback of %s", src, exc_info=err)
+        return f"{type(err).__name__}: {err}"
+    log.error("%s failed with an internal error", src, exc_info=err)
+    return f"internal error {type(err).__name__}: {err} (a bug; its traceback is in the log)"
 
 
 def _check_suffix(suffix: str) -> None:
@@ -183,24 +255,40 @@ def _check_suffix(suffix: str) -> None:
 
 
 def _each_file(
-    inputs: list[Path], outputs: list[Path], model: Any, resume: bool, options: dict[str, Any]
+    inputs: list[Path],
+    outputs: list[Path],
+    model: Any,
+    resume: bool,
+    options: dict[str, Any],
+    settings: str = "",
 ) -> Generator[Progress, None, BatchResult]:
-    """Colourise each input into its output, yielding files done; a failure is recorded."""
+    """Colourise each input into its output, yielding files done; a failure is recorded.
+
+    A file output is skipped only when its record (:mod:`.io.record`) says it was
+    made from the same input bytes with the same ``settings``; otherwise it is
+    made again. A zarr store checks its own fingerprints.
+    """
     from .engine.pipeline import colorize_to_file
+    from .io.record import input_digest, read_record, same_input, write_record
 
     result = BatchResult()
     for i, (src, dst) in enumerate(zip(inputs, outputs)):
         yield Progress("file", i, len(inputs))
+        store = dst.suffix.lower() == ".zarr"
         finished = resume and is_finished(dst)
-        if finished and dst.suffix.lower() != ".zarr":
+        if finished and not store and same_input(dst, src, settings):
             result.skipped.append(dst)
             continue
+        finished = finished and store
         try:  # a finished zarr store is checked against its input's fingerprint first
             with warnings.catch_warnings(record=True) as caught:
+                known = (read_record(dst) or {}).get("input")
                 colorize_to_file(src, dst, model, resume=resume, **options)
+                if not store:
+                    digest = input_digest(src, known if isinstance(known, dict) else None)
+                    write_record(dst, {"input": digest, "settings": settings})
         except Exception as err:  # one bad file must not stop the batch; it is reported
-            log.info("%s failed: %s", src, err)  # the result (and its summary) says it
-            result.failed.append((src, f"{type(err).__name__}: {err}"))
+            result.failed.append((src, _failure(src, err)))
         else:
             (result.skipped if finished else result.written).append(dst)
         for w in caught:  # each warning once, naming the file it is about

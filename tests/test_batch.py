@@ -4,7 +4,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import skimage.data
+import tifffile
 import zarr
+
+import napari_colorgan as ncg
 
 from napari_colorgan.batch import batch_inputs, colorize_batch, output_path
 from napari_colorgan.io.zarr_sink import is_complete
@@ -97,4 +100,53 @@ def test_cli_folder_and_glob(slides, capsys):
     assert "FAILED" in captured.err and "broken.png" in captured.err
     args = ["colorize", f"{folder}/c*.png", str(out / "c"), "--suffix", ".png", "--quiet"]
     assert main(args) == 0
-    assert sorted(p.name for p in (out / "c").iterdir()) == ["camera.png", "coins.png"]
+    made = sorted(p.name for p in (out / "c").iterdir() if not p.name.startswith("."))
+    assert made == ["camera.png", "coins.png"]
+
+
+@pytest.fixture
+def tiffs(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for name, image in (("camera", skimage.data.camera()), ("moon", skimage.data.moon())):
+        tifffile.imwrite(folder / f"{name}.tif", image[::4, ::4])
+    return folder
+
+
+def test_outputs_that_are_their_own_inputs_are_refused_before_any_work(tiffs):
+    before = {p.name: p.read_bytes() for p in tiffs.iterdir()}
+    with pytest.raises(ValueError, match="would overwrite their own input"):
+        colorize_batch(f"{tiffs}/*.tif", tiffs, "general", suffix=".tif", device="cpu")
+    assert {p.name: p.read_bytes() for p in tiffs.iterdir()} == before
+
+
+def test_a_rerun_with_another_model_or_replaced_input_is_made_again(tiffs, tmp_path):
+    out = tmp_path / "out"
+    first = colorize_batch(tiffs, out, "general", suffix=".tif", device="cpu")
+    assert len(first.written) == 2 and first.ok
+    again = colorize_batch(tiffs, out, "general", suffix=".tif", device="cpu")
+    assert again.written == [] and len(again.skipped) == 2
+    other = colorize_batch(tiffs, out, "histology", suffix=".tif", device="cpu")
+    assert len(other.written) == 2 and other.skipped == []
+    expected = ncg.colorize(skimage.data.moon()[::4, ::4], "histology")
+    np.testing.assert_allclose(tifffile.imread(out / "moon.tif") / 255, expected, atol=1 / 255)
+    tifffile.imwrite(tiffs / "moon.tif", skimage.data.coins()[::4, ::4])  # same name
+    replaced = colorize_batch(tiffs, out, "histology", suffix=".tif", device="cpu")
+    assert [p.name for p in replaced.written] == ["moon.tif"]
+    assert [p.name for p in replaced.skipped] == ["camera.tif"]
+
+
+def test_a_fault_of_ours_keeps_its_traceback_in_the_log(tiffs, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import napari_colorgan.engine.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        return {}["frames"]  # a programming error, as a user would meet it
+
+    monkeypatch.setattr(pipeline, "colorize_to_file", broken)
+    with caplog.at_level(logging.DEBUG, logger="napari_colorgan"):
+        result = colorize_batch(tiffs, tmp_path / "out", "general", suffix=".tif")
+    assert len(result.failed) == 2 and "internal error KeyError" in result.failed[0][1]
+    logged = [r for r in caplog.records if r.exc_info]
+    assert logged and "broken" in caplog.text and "Traceback" in caplog.text
