@@ -899,3 +899,80 @@ def test_a_black_chunk_is_stored_and_the_store_verifies(tmp_path):
     out = tmp_path / "black.zarr"
     colorize_to_file(black, out, "general", tile_size=96)
     assert damaged_chunks(out) == {}
+
+
+# ---------------------------------------------------------------- metadata that lie
+
+
+def _ome_tiff_with(path, stack, edit):
+    import re
+
+    sizes = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "PhysicalSizeZ": 2.0}
+    tifffile.imwrite(path, stack, metadata={"axes": "ZYX", **sizes})
+    with tifffile.TiffFile(path) as tif:
+        xml = tif.ome_metadata
+    tifffile.tiffcomment(path, edit(xml, re).encode())
+    return path
+
+
+def _impossible(tmp_path, kind, stack):
+    if kind.startswith("ome-"):
+        value = kind.split("-", 1)[1]
+        return _ome_tiff_with(
+            tmp_path / "in.ome.tif",
+            stack,
+            lambda xml, re: re.sub(r'PhysicalSizeX="[^"]*"', f'PhysicalSizeX="{value}"', xml),
+        )
+    if kind == "resolution-1/0":
+        path = tmp_path / "in.tif"
+        tifffile.imwrite(path, stack[0], resolution=(5, 5))
+        with tifffile.TiffFile(path, mode="r+b") as tif:
+            for name in ("XResolution", "YResolution"):
+                tif.pages[0].tags[name].overwrite((1, 0))
+        return path
+    path = tmp_path / "in.tif"
+    metadata = {"spacing": -2, "unit": "um", "axes": "ZYX"}
+    tifffile.imwrite(path, stack, imagej=True, metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind", ["ome-0", "ome-NaN", "ome--1", "ome-inf", "resolution-1/0", "imagej-spacing--2"]
+)
+def test_impossible_pixel_sizes_are_dropped_and_the_output_reads(tmp_path, gray, kind, capsys):
+    from napari_colorgan._reader import read_zarr
+
+    stack = np.stack([gray[:64, :96], gray[64:128, :96]])
+    src = _impossible(tmp_path, kind, stack)
+    out = tmp_path / "out.ome.zarr"
+    code, err = _cli(capsys, "colorize", src, out, "--tile-size", 96, "--quiet")
+    assert code == 0, err
+    assert err.count("warning") == 1 and "not a positive size" in err
+    from napari_colorgan.io.ome_zarr import read_multiscale
+
+    multiscale = read_multiscale(zarr.open_group(out, mode="r"), out)
+    assert multiscale.arrays[0].shape[-2:] == (64, 96)
+    assert all(scale is None or min(scale) > 0 for scale in multiscale.scales)
+    assert read_zarr(str(out))  # napari's reader takes it
+
+
+def test_ome_xml_describing_fewer_planes_than_pages_is_refused(tmp_path, gray, capsys):
+    stack = np.stack([gray[:64, :96]] * 3)
+    src = _ome_tiff_with(tmp_path / "three.ome.tif", stack,
+                         lambda xml, re: xml.replace('SizeZ="3"', 'SizeZ="2"'))  # fmt: skip
+    code, err = _cli(capsys, "colorize", src, tmp_path / "out.tif", "--quiet")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "describes 2 plane(s) but the file holds 3 pages" in err
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_an_ome_zarr_input_with_a_zero_scale_is_read_without_sizes(tmp_path, gray):
+    group = zarr.open_group(tmp_path / "gray.ome.zarr", mode="w")
+    group.create_array("0", data=gray)
+    scale = [{"type": "scale", "scale": [0.0, float("nan")]}]
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    datasets = [{"path": "0", "coordinateTransformations": scale}]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    with pytest.warns(UserWarning, match="is not positive sizes"):
+        image, read_scale = open_image(tmp_path / "gray.ome.zarr")
+    assert read_scale is None and image.shape == gray.shape

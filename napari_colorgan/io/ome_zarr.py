@@ -8,6 +8,7 @@ naming the store and what is wrong, before any pixel is read.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,14 @@ def _scale(dataset: dict, ndim: int, path: str | os.PathLike, k: int) -> list[fl
         values = [float(v) for v in scale]
     except (TypeError, ValueError):
         raise _bad(path, f"level {k}'s scale {scale!r} is not numbers") from None
-    if not all(np.isfinite(v) and v > 0 for v in values):
-        raise _bad(path, f"level {k}'s scale {scale!r} is not positive")
+    if not all(np.isfinite(v) and v > 0 for v in values):  # a size, not a structure fault
+        warnings.warn(
+            f"{Path(path).name}: level {k}'s scale {scale!r} is not positive sizes; "
+            "it is read without physical pixel sizes",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
     return values
 
 

@@ -18,6 +18,7 @@ from .fits import FITS_SUFFIXES, is_fits, open_fits
 from .handles import Handles, file_version
 from .ome_zarr import as_dask, check_finished, read_multiscale
 from .photometric import read_flat, tiff_colours
+from .physical import checked_sizes
 from .scaling import to_unit_float
 from .video import VIDEO_SUFFIXES, is_video, open_video
 
@@ -108,6 +109,8 @@ def _open_tiff(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:
         pixel = _pixel_size(series.pages[0])
         if tif.is_ome:  # OME-XML physical sizes win over the TIFF tags
             spacing, pixel = _ome_sizes(tif.ome_metadata, spacing, pixel)
+            _check_ome_planes(path, tif)
+        spacing, pixel = checked_sizes(path, spacing, pixel)
     reader = TiffLevel(str(path.resolve()), level)
     array = da.from_array(reader, chunks=reader.chunks, asarray=True, name=f"tiff-{reader.token}")
     array = one_gray(tiff_colours(path, page, array), path)
@@ -248,8 +251,22 @@ def _ome_sizes(
     image = tifffile.xml2dict(xml).get("OME", {}).get("Image", {})
     sizes = (image[0] if isinstance(image, list) else image).get("Pixels", {})
     if "PhysicalSizeX" in sizes and "PhysicalSizeY" in sizes:
-        pixel = (float(sizes["PhysicalSizeY"]), float(sizes["PhysicalSizeX"]))
+        pixel = (sizes["PhysicalSizeY"], sizes["PhysicalSizeX"])  # checked by the caller
     return sizes.get("PhysicalSizeZ", spacing), pixel
+
+
+def _check_ome_planes(path: Path, tif: Any) -> None:
+    """Refuse an OME-TIFF whose OME-XML describes fewer planes than the file's pages.
+
+    tifffile then reads the planes the XML names and only logs the rest away;
+    colourising part of a stack without a word is worse than refusing it.
+    """
+    described = sum(len(series.pages) for series in tif.series)
+    if described < len(tif.pages):
+        raise ValueError(
+            f"{path.name}: its OME-XML describes {described} plane(s) but the file holds "
+            f"{len(tif.pages)} pages; correct SizeZ/SizeT/SizeC in its metadata or save it again"
+        )
 
 
 def _pixel_size(page: Any) -> tuple[float, float] | None:
@@ -260,7 +277,7 @@ def _pixel_size(page: Any) -> tuple[float, float] | None:
     (xn, xd), (yn, yd) = tags["XResolution"].value, tags["YResolution"].value
     if not xn or not yn or (xn, xd) == (1, 1):
         return None
-    return yd / yn, xd / xn
+    return yd / yn, xd / xn  # a resolution of n/0 gives a size of 0, refused by the caller
 
 
 def _open_zarr(path: Path, level: int) -> tuple[Any, tuple[float, ...] | None]:

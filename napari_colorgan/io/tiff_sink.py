@@ -149,7 +149,7 @@ def _write_tiff(
         metadata.update(PhysicalSizeY=scale[-2], PhysicalSizeX=scale[-1])
         if level0.ndim == 4:
             metadata["PhysicalSizeZ"] = scale[-3]
-    if ome and units:
+    if ome and units and scale is not None:  # a unit without a size says nothing
         for axis, unit in zip("ZYX"[-len(units) :], units[-3:]):
             if ome_symbol(unit) and (axis != "Z" or level0.ndim == 4):
                 metadata[f"PhysicalSize{axis}Unit"] = ome_symbol(unit)
