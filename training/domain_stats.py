@@ -4,9 +4,11 @@
     python training/domain_stats.py --probe    # prints the distance table of docs/benchmarks.md
 
 For every model, the training images of its recipe (video sources left out) are
-converted to gray (their CIELAB lightness) and cut into the whole image plus four
-random crops; the mean and spread of their bottleneck features
-(:func:`napari_colorgan.models.domain.features`) are recorded.
+cut into the whole image plus four random crops, each turned to gray in the ways a
+user's data is made (:data:`GRAYS`: L*, luma, linear and noisy cameras, tone curves)
+and normalised as ``colorize`` normalises it; the mean and spread of their
+bottleneck features (:func:`napari_colorgan.models.domain.features`) are recorded,
+so that a camera gray of a model's own domain is not taken for another domain.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "napari_colorgan" / "weights" / "domain_stats.json"
 SAMPLES = HERE.parent / "sample_data"
 MODELS = ("general", "histology", "astronomy", "guided")
+GRAYS = ("lstar", "luma", "linear12", "camera12", "gamma0.6", "gamma1.6")
 
 
 def crops(rgb: np.ndarray, n: int = 4, size: int = 512) -> list[np.ndarray]:
@@ -35,7 +38,8 @@ def crops(rgb: np.ndarray, n: int = 4, size: int = 512) -> list[np.ndarray]:
 
 
 def reference(net) -> np.ndarray:
-    from napari_colorgan.engine.pipeline import to_gray
+    from napari_colorgan.grays import make_gray
+    from napari_colorgan.io.scaling import intensity_range, to_unit_range
     from napari_colorgan.models.domain import features
     from napari_colorgan.train.data import load_source
 
@@ -49,7 +53,10 @@ def reference(net) -> np.ndarray:
             cols=tuple(entry.get("cols", (0, 1))),
             base=HERE,
         )
-        rows += [features(net, to_gray(c)) for c in crops(rgb)]
+        for crop in crops(rgb):
+            for formation in GRAYS:
+                gray = make_gray(crop, formation)
+                rows.append(features(net, to_unit_range(gray, *intensity_range(gray))))
     return np.array(rows)
 
 

@@ -1,0 +1,65 @@
+"""Gray formations, the chroma-only score, and colour that survives how the gray was made."""
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+import napari_colorgan as ncg
+from napari_colorgan.color import rgb_to_lab
+from napari_colorgan.grays import FORMATIONS, make_gray, random_grays
+from napari_colorgan.metrics import chroma_delta_e2000
+
+
+@pytest.fixture(scope="module")
+def ihc_bottom() -> np.ndarray:
+    return skimage.data.immunohistochemistry()[256:].astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("formation", FORMATIONS)
+def test_each_formation_is_a_gray_a_tool_would_write(ihc_bottom, formation):
+    gray = make_gray(ihc_bottom, formation)
+    assert gray.shape == ihc_bottom.shape[:2]
+    expected = {"lstar": np.float32, "gamma": np.float32, "luma": np.uint8}
+    assert gray.dtype == expected.get(formation.rstrip("0123456789."), np.uint16)
+    # every formation is (nearly) monotone in the true lightness
+    L = ncg.to_gray(ihc_bottom).ravel()
+    rank = np.corrcoef(np.argsort(np.argsort(L)), np.argsort(np.argsort(gray.ravel())))[0, 1]
+    assert rank > 0.95
+
+
+def test_lstar_formation_is_to_gray_and_cameras_use_their_bits(ihc_bottom):
+    np.testing.assert_array_equal(make_gray(ihc_bottom, "lstar"), ncg.to_gray(ihc_bottom))
+    assert make_gray(ihc_bottom, "linear12").max() < 4096
+    assert make_gray(ihc_bottom, "linear16").max() > 4096
+    noisy = make_gray(ihc_bottom, "camera12", seed=1)
+    np.testing.assert_array_equal(noisy, make_gray(ihc_bottom, "camera12", seed=1))
+    assert (noisy != make_gray(ihc_bottom, "camera12", seed=2)).any()
+
+
+@pytest.mark.parametrize("bad", ["srgb", "linear7", "gamma", "gamma99", "luma2"])
+def test_unknown_formation_is_named(ihc_bottom, bad):
+    with pytest.raises(ValueError, match="formation"):
+        make_gray(ihc_bottom, bad)
+
+
+def test_random_grays_reproducible_and_keep_a_share_exact(ihc_bottom):
+    rgb = torch.from_numpy(ihc_bottom[:64, :64]).permute(2, 0, 1)[None].repeat(200, 1, 1, 1)
+    L = rgb_to_lab(rgb)[:, :1]
+    a = random_grays(rgb, L, torch.Generator().manual_seed(3), lstar_share=0.4)
+    b = random_grays(rgb, L, torch.Generator().manual_seed(3), lstar_share=0.4)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    exact = ((a - L).abs().amax((1, 2, 3)) == 0).float().mean()
+    assert 0.3 < float(exact) < 0.5
+    assert float(a.min()) >= 0 and float(a.max()) <= 100
+    assert float((a - L).abs().mean()) > 1  # the rest differ from L*
+
+
+def test_chroma_score_ignores_lightness(ihc_bottom):
+    truth = ihc_bottom
+    darker = np.clip(truth * 0.8, 0, 1)  # other lightness, (almost) the same hue
+    assert chroma_delta_e2000(truth, truth) == 0
+    assert chroma_delta_e2000(darker, truth) < ncg.metrics.evaluate(darker, truth)["delta_e2000"]
+    gray = np.repeat(ncg.to_gray(truth)[..., None], 3, -1)
+    scores = ncg.metrics.evaluate(gray, truth)
+    assert scores["delta_e2000_chroma"] == pytest.approx(scores["delta_e2000"], abs=1e-3)
