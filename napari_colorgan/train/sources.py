@@ -97,7 +97,7 @@ class Source:
     def _scaled(self, array: Any, key: tuple) -> np.ndarray:
         if self.colour:
             key = (*key, slice(0, 3))
-        block = _read(array, key)
+        block = _WHOLE.get(array)[key] if _small(array) else _read(array, key)
         if self.intensity is not None:
             return to_unit_range(block, *self.intensity)
         return to_unit_float(block)
@@ -164,15 +164,53 @@ class Pair:
         return self.target.overview()
 
 
-class _Decoded:
-    """A PNG or JPEG decoded when read; the last few decoded stay in memory.
+class _Whole:
+    """Small images held whole, least recently read dropped first, within a byte budget.
 
-    Only the header is read when it is made, so a folder of thousands of tiles opens
-    in a moment and holds no more than :attr:`CACHE` of them decoded per process.
+    Reading a region of a small compressed file costs more than decoding it once;
+    one budget per process bounds what a folder of thousands of tiles keeps.
     """
 
-    CACHE = 8
-    _cache: OrderedDict = OrderedDict()
+    BUDGET = 256 << 20
+    """Bytes of decoded pixels a process keeps."""
+    LARGEST = 32 << 20
+    """A lazy image of at most this many bytes is read whole on its first read."""
+
+    def __init__(self):
+        self.held: OrderedDict[int, tuple[Any, np.ndarray]] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, array: Any) -> np.ndarray:
+        """``array``'s pixels, read whole the first time (kept while within the budget)."""
+        key = id(array)
+        if key in self.held and self.held[key][0] is array:
+            self.held.move_to_end(key)
+            return self.held[key][1]
+        pixels = _read(array, (slice(None),) * array.ndim)
+        self.held[key] = (array, pixels)
+        self.bytes += pixels.nbytes
+        while self.bytes > self.BUDGET and len(self.held) > 1:
+            _, (_, dropped) = self.held.popitem(last=False)
+            self.bytes -= dropped.nbytes
+        return pixels
+
+
+_WHOLE = _Whole()
+
+
+def _small(array: Any) -> bool:
+    if isinstance(array, np.ndarray):
+        return False  # already in memory
+    nbytes = int(np.prod(array.shape)) * np.dtype(array.dtype).itemsize
+    return isinstance(array, _Decoded) or nbytes <= _Whole.LARGEST
+
+
+class _Decoded:
+    """A PNG or JPEG whose pixels are decoded when first read (only its header before).
+
+    So a folder of thousands of tiles opens in a moment; decoded images are held
+    within :class:`_Whole`'s budget.
+    """
 
     def __init__(self, path: str):
         from PIL import Image
@@ -188,15 +226,9 @@ class _Decoded:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        cache = _Decoded._cache
-        if self.path not in cache:
-            from ..io.readers import read_image
+        from ..io.readers import read_image
 
-            cache[self.path] = read_image(self.path)
-            while len(cache) > self.CACHE:
-                cache.popitem(last=False)
-        cache.move_to_end(self.path)
-        return cache[self.path][key]
+        return read_image(self.path)[key]
 
 
 def open_array(path: str | os.PathLike) -> tuple[Any, tuple]:
@@ -217,14 +249,23 @@ def open_array(path: str | os.PathLike) -> tuple[Any, tuple]:
     if suffix == ".zarr":
         return _open_zarr(path)
     if suffix in (".tif", ".tiff", ".svs"):
-        from ..io.readers import _open_tiff  # the readers' TIFF path; .svs is a TIFF too
-
-        arrays = [_open_tiff(path, k)[0] for k in range(_tiff_levels(path))]
-        return arrays[0], tuple(arrays[1:])
+        return _open_tiff_levels(path)
     array, _ = open_image(path)
     if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] > 4:
         array = array.transpose(1, 2, 0)
     return array, ()
+
+
+def _open_tiff_levels(path: Path) -> tuple[Any, tuple]:
+    """A TIFF's levels as the readers open and check them, read without dask's overhead."""
+    from ..io.readers import TiffLevel, _open_tiff  # .svs is a TIFF too
+
+    arrays = []
+    for level in range(_tiff_levels(path)):
+        array = _open_tiff(path, level)[0]
+        direct = TiffLevel(str(path.resolve()), level)
+        arrays.append(direct if direct.shape == array.shape else array)  # (Y, X, 1): dask's
+    return arrays[0], tuple(arrays[1:])
 
 
 def _tiff_levels(path: Path) -> int:
