@@ -83,14 +83,16 @@ class WorkerWidget(Container):
 
     def show_progress(self, stage: str, done: int, total: int) -> None:
         """Count ``done`` of ``total`` steps of ``stage`` in both progress bars."""
-        bar = self._progress  # napari's bar may process events: a finish can come between
+        if self.state is not State.RUNNING:
+            return
+        self._bar.max, self._bar.value = max(total, 0), min(done, max(total, 0))
+        self._status.value = f"{stage} {done}/{total}" if total else stage
+        bar = self._progress  # napari's bar may process events: the run can end in there
         if bar is not None:
             if bar.total != total:
                 bar.total = total
             bar.set_description(stage)
             bar.update(done - bar.n)
-        self._bar.max, self._bar.value = max(total, 0), min(done, max(total, 0))
-        self._status.value = f"{stage} {done}/{total}" if total else stage
 
     def cancel(self) -> None:
         """Stop at the next step; nothing is added or written."""

@@ -456,3 +456,272 @@ def test_an_image_far_from_the_model_warns_once(make_napari_viewer, qtbot, monke
     warned = [r for r in notification_manager.records if isinstance(r, WarningNotification)]
     warned = [r for r in warned if isinstance(r.warning, DomainWarning)]
     assert len(warned) == 1 and "Fine-tune" in str(warned[0].message)
+
+
+class ReadsRecorded:
+    """A large lazy-looking array whose reads are recorded with the thread that made them.
+
+    Its pixels are the camera image tiled (cheap to make), so a 12 x 4096 x 4096 stack
+    costs nothing until read.
+    """
+
+    def __init__(self, shape, dtype=np.uint16):
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+        self.reads: list[bool] = []  # True for a read on napari's main (event-loop) thread
+        self._tile = skimage.data.camera().astype(self.dtype) * (1 if dtype == np.uint8 else 200)
+
+    def __getitem__(self, key):
+        import threading
+
+        self.reads.append(threading.current_thread() is threading.main_thread())
+        ys, xs = key[-2], key[-1]
+        rows = np.arange(self.shape[-2])[ys] % 512
+        cols = np.arange(self.shape[-1])[xs] % 512
+        plane = self._tile[np.ix_(rows, cols)]
+        lead = np.zeros(self.shape[:-2], bool)[key[:-2]]
+        return np.broadcast_to(plane, (*lead.shape, *plane.shape)).copy()
+
+
+def _lazy(source, chunk=1024):
+    import dask.array as da
+
+    chunks = (1,) * (source.ndim - 2) + (chunk, chunk)
+    return da.from_array(source, chunks=chunks, asarray=False, inline_array=True)
+
+
+@pytest.mark.parametrize("multiscale", [False, True])
+@pytest.mark.parametrize("scope", ["current slice", "whole layer"])
+def test_a_press_on_a_large_stack_leaves_the_event_loop_free(
+    make_napari_viewer, qtbot, multiscale, scope
+):
+    """12 x 4096 x 4096: the press reads nothing, shows progress at once and returns fast;
+    every read of the run is on the worker thread; Cancel stops it and adds nothing."""
+    import time
+
+    viewer = make_napari_viewer()
+    full = ReadsRecorded((12, 4096, 4096))
+    if multiscale:
+        coarse = [ReadsRecorded((12, 4096 // f, 4096 // f)) for f in (2, 4)]
+        layer = viewer.add_image([_lazy(full), *(_lazy(c, 512) for c in coarse)], name="big")
+    else:
+        layer = viewer.add_image(_lazy(full), name="big", contrast_limits=(0, 65535))
+    sources = [full, *(coarse if multiscale else ())]
+    for source in sources:
+        source.reads.clear()  # napari's own reads for its view
+    widget = ColorizeWidget(viewer)
+    widget._image.value, widget._device.value, widget._tile_size.value = layer, "cpu", 256
+    widget._scope.value = scope
+    started = time.perf_counter()
+    widget.start()
+    pressed = time.perf_counter() - started
+    assert widget.state is State.RUNNING and not widget._bar.native.isHidden()
+    assert widget._status.value.endswith("starting")
+    assert pressed < 2.0, f"the press took {pressed:.2f} s"  # generous: measured ~0.01 s
+    assert not any(r for s in sources for r in s.reads)  # nothing read at the press
+    qtbot.waitUntil(lambda: widget._status.value.startswith("tile"), timeout=120_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
+    assert widget.state is State.CANCELLED and [lay.name for lay in viewer.layers] == ["big"]
+    assert sum(len(s.reads) for s in sources) > 0 and not any(r for s in sources for r in s.reads)
+    if multiscale:  # the statistics come from the coarsest level, the pixels from the one read
+        assert coarse[-1].reads
+
+
+def test_values_are_read_once_at_the_press(make_napari_viewer, qtbot):
+    """Changing samples or the model during a run changes nothing of that run."""
+    viewer = make_napari_viewer()
+    image = viewer.add_image(skimage.data.camera()[:96, :96], name="cam")
+    widget = ColorizeWidget(viewer)
+    widget._image.value, widget._device.value = image, "cpu"
+    widget._model.select("guided")
+    widget._samples.value = 2
+    widget.start()
+    widget._samples.value = 4
+    widget._model.select("general")
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
+    assert widget.state is State.DONE
+    assert viewer.layers["cam [guided, whole] samples"].data.shape == (2, 96, 96, 3)
+
+
+def test_samples_never_offer_one(make_napari_viewer):
+    widget = ColorizeWidget(make_napari_viewer())
+    widget._samples.value = 1  # a step up from 0 (off)
+    assert widget._samples.value == 2
+    widget._samples.value = 1  # a step down from 2
+    assert widget._samples.value == 0
+
+
+def test_cancel_after_a_hint_edit_starts_no_run(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.tile(skimage.data.camera(), (2, 2)), name="cam")
+    points = viewer.add_points([[40, 40]], face_color=[[0.6, 0.4, 0.2, 1]], name="hints")
+    widget = ColorizeWidget(viewer)
+    widget.reset_choices()
+    widget._image.value, widget._device.value, widget._tile_size.value = image, "cpu", 128
+    widget._hints.value = points
+    widget.start()
+    points.face_color = [[0.1, 0.9, 0.1, 1]]  # an edit while the run is in flight
+    assert widget._rerun
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)
+    qtbot.wait(200)  # a rerun would start from the finish
+    assert widget.state is State.CANCELLED and widget._run.text == "Colorize"
+    assert [lay.name for lay in viewer.layers] == ["cam", "hints"]
+
+
+def _errors():
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    return [r for r in notification_manager.records if r.severity == NotificationSeverity.ERROR]
+
+
+def test_a_failing_read_is_one_notification_and_the_widget_idles(make_napari_viewer, qtbot):
+    import dask
+    import dask.array as da
+
+    def unreadable():
+        raise OSError("the store went away")
+
+    viewer = make_napari_viewer()
+    planes = [da.from_array(skimage.data.camera()[:64, :64].astype(np.uint16))] * 2
+    planes += [da.from_delayed(dask.delayed(unreadable)(), (64, 64), np.uint16)]  # not shown
+    layer = viewer.add_image(da.stack(planes), name="gone", contrast_limits=(0, 255))
+    widget = ColorizeWidget(viewer)
+    widget._image.value = layer
+    before = len(_errors())
+    _run(widget, qtbot)
+    assert widget.state is State.FAILED and widget._run.text == "Colorize"
+    assert widget._run.enabled and "the store went away" in widget._status.value
+    assert len(_errors()) == before + 1
+
+
+def test_a_failing_done_handler_does_not_leave_the_widget_running(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(skimage.data.camera()[:64, :64], name="cam")
+    widget = ColorizeWidget(viewer)
+    widget._image.value = image
+
+    def refuse(*args, **kwargs):
+        raise ValueError("no room for another layer")
+
+    monkeypatch.setattr(ColorizeWidget, "_add", refuse)
+    before = len(_errors())
+    _run(widget, qtbot)
+    assert widget.state is State.FAILED and widget._run.text == "Colorize"
+    assert len(_errors()) == before + 1
+
+
+def test_a_persisted_weights_file_shows_as_the_selected_model(
+    make_napari_viewer, qtbot, widget_settings, tmp_path
+):
+    import json
+    import shutil
+
+    from napari_colorgan.models.registry import resolve
+
+    mine = tmp_path / "my-histology.safetensors"
+    shutil.copy(resolve("histology"), mine)
+    widget_settings.write_text(json.dumps({"model": str(mine), "tile_size": 128}))
+    viewer = make_napari_viewer()
+    image = viewer.add_image(skimage.data.camera()[:64, :64], name="cam")
+    widget = ColorizeWidget(viewer)
+    assert widget._model.combo.value == str(mine) == widget.model
+    assert "my-histology.safetensors" in widget._model.combo.native.currentText()
+    widget._image.value = image
+    _run(widget, qtbot)
+    assert "cam [my-histology, whole]" in viewer.layers
+    widget._model.select("general")  # and the dropdown's choice is what runs
+    assert json.loads(widget_settings.read_text())["model"] == "general"
+    mine.unlink()
+    assert ColorizeWidget(viewer).model == "general"  # a file gone is not restored
+
+
+def _zoomed_out(viewer, layer, level):
+    viewer.window._qt_window.resize(400, 400)
+    viewer.camera.zoom = 0.02
+    viewer.screenshot(canvas_only=True)
+    assert layer.data_level == level
+
+
+def test_2d_multiscale_slice_hints_and_result_follow_the_displayed_level(
+    make_napari_viewer, qtbot
+):
+    viewer = make_napari_viewer()
+    full = np.tile(skimage.data.camera(), (4, 4))
+    levels = [full, full[::2, ::2], full[::4, ::4]]
+    layer = viewer.add_image(levels, name="pyr", scale=(2, 2), translate=(10, 20))
+    _zoomed_out(viewer, layer, 2)
+    points = viewer.add_points([[10 + 2 * 400, 20 + 2 * 200]], name="hints")
+    widget = ColorizeWidget(viewer)
+    widget.reset_choices()
+    widget._image.value, widget._hints.value, widget._device.value = layer, points, "cpu"
+    run = widget.snapshot(layer)
+    assert run.plane.level == 2 and run.image is layer.data[2]
+    assert [coords for coords, _ in run.hints] == [(100, 50)]  # level-0 (400, 200) / 4
+    _run(widget, qtbot)
+    out = viewer.layers["pyr [guided, level 2 preview]"]
+    assert out.data.shape == (512, 512, 3)
+    np.testing.assert_allclose(out.scale, (8, 8))
+    np.testing.assert_allclose(out.translate, (10, 20))
+    assert out.metadata["napari-colorgan"]["model"] == "guided"
+
+
+def test_3d_multiscale_slice_at_a_coarse_level(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = np.stack([np.tile(skimage.data.camera(), (2, 2))] * 4)
+    levels = [stack, stack[:, ::2, ::2], stack[:, ::4, ::4]]
+    layer = viewer.add_image(levels, name="pyr", scale=(3, 1, 1))
+    viewer.dims.set_point(0, 6.0)  # plane 2
+    _zoomed_out(viewer, layer, 2)
+    widget = ColorizeWidget(viewer)
+    widget._image.value, widget._device.value = layer, "cpu"
+    _run(widget, qtbot)
+    out = viewer.layers["pyr [general, slice 2, level 2]"]
+    assert out.data.shape == (1, 256, 256, 3)
+    np.testing.assert_allclose(out.scale, (3, 4, 4))
+    np.testing.assert_allclose(out.translate, (6, 0, 0))
+
+
+def test_finetune_output_is_checked_before_training(make_napari_viewer, tmp_path):
+    from napari_colorgan._finetune_widget import models_folder
+
+    viewer = make_napari_viewer()
+    widget = _finetune_widget(viewer, tmp_path, steps=4)
+    fresh = FinetuneWidget(viewer)
+    default = Path(fresh._out.value)
+    assert default.is_absolute() and default.parent == models_folder()
+    existing = tmp_path / "he.safetensors"
+    existing.write_bytes(b"a model of last week")
+    widget.start()
+    assert widget.state is State.FAILED and "exists" in widget._status.value
+    assert existing.read_bytes() == b"a model of last week"
+    (tmp_path / "a-file").write_text("not a folder")
+    widget._out.value = tmp_path / "a-file" / "he.safetensors"
+    widget.start()
+    assert widget.state is State.FAILED and "cannot write" in widget._status.value
+
+
+def test_finetune_offers_colour_truth_only(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(skimage.data.camera()[:64, :64], name="gray")
+    truth = viewer.add_image(skimage.data.astronaut()[:64, :64], name="truth", rgb=True)
+    colorize = ColorizeWidget(viewer)
+    colorize._image.value = image
+    _run(colorize, qtbot)
+    assert "gray [general, whole]" in viewer.layers  # our result: RGB, not truth
+    widget = FinetuneWidget(viewer)
+    widget.reset_choices()
+    assert widget._layers.choices == (truth,)
+
+
+def test_finetune_setup_error_is_one_notification(make_napari_viewer, qtbot, tmp_path):
+    widget = _finetune_widget(make_napari_viewer(), tmp_path, steps=4)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    widget._base.select(str(junk))
+    before = len(_errors())
+    _run(widget, qtbot)
+    assert widget.state is State.FAILED and "junk.safetensors" in widget._status.value
+    assert len(_errors()) == before + 1 and not (tmp_path / "he.safetensors").exists()
