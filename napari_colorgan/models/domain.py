@@ -11,10 +11,10 @@ warns once per process, with fine-tuning as the remedy.
 Measured (``python training/domain_stats.py --probe``, docs/benchmarks.md): the
 histology and astronomy models separate their held-out images (at most 1.1 and
 2.9) from other domains (2.4 to 69); the general model, trained on natural,
-histology, retina and Hubble images, scores every real image probed below 1.6,
+histology, retina and Hubble images, scores every real image probed at most 1.9,
 fluorescence included (gray fluorescence resembles its Hubble field), so it does not
-warn on them; it does warn on pixel noise (uniform noise of 256 px a side or less, seen
-at full resolution: 4.4 to 4.9).
+warn on them; it does warn on pixel noise (uniform noise 64 to 256 px a side, seen at
+full resolution: 4.1 to 4.9; tests/test_readme.py measures both).
 """
 
 from __future__ import annotations
