@@ -257,7 +257,8 @@ class Mp4Sink:
             return None
         if dict(earlier) != attrs:
             changed = sorted(k for k in {*earlier, *attrs} if earlier.get(k) != attrs.get(k))
-            raise OutputMismatchError(self.path, f"other settings ({', '.join(changed)} differ)")
+            verb = "differs" if len(changed) == 1 else "differ"
+            raise OutputMismatchError(self.path, f"other settings ({', '.join(changed)} {verb})")
         return group
 
     def _new_staging(self, attrs: dict) -> Any:
