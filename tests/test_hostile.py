@@ -976,3 +976,79 @@ def test_an_ome_zarr_input_with_a_zero_scale_is_read_without_sizes(tmp_path, gra
     with pytest.warns(UserWarning, match="is not positive sizes"):
         image, read_scale = open_image(tmp_path / "gray.ome.zarr")
     assert read_scale is None and image.shape == gray.shape
+
+
+# ---------------------------------------------------------------- training recipes
+
+
+def _recipe(train: str = "", entry: str = "") -> str:
+    """A tiny recipe; ``train`` and ``entry`` (``key = value``) replace or add a line."""
+    settings = {"steps": "2", "batch": "2", "patch": "32", "warmup": "0"}
+    data = {"source": '"skimage:astronaut"', "rows": "[0.0, 0.5]"}
+    for line, table in ((train, settings), (entry, data)):
+        if line:
+            key, _, value = line.partition(" = ")
+            table[key] = value
+    lines = ["[train]", *(f"{k} = {v}" for k, v in settings.items()), "", "[[data]]"]
+    lines += [f"{k} = {v}" for k, v in data.items()]
+    return "\n".join([*lines, "", "[[heldout]]", 'source = "skimage:astronaut"', ""])
+
+
+@pytest.mark.parametrize(
+    "extra, data, message",
+    [
+        ("steps = -5", "", "steps must be an integer of at least 1, got -5"),
+        ("steps = 0", "", "steps must be an integer of at least 1, got 0"),
+        ("steps = 2.5", "", "steps must be an integer of at least 1, got 2.5"),
+        ('steps = "abc"', "", "steps must be an integer of at least 1, got 'abc'"),
+        ('size = "huge"', "", "size must be one of 'lite', 'medium', 'standard', got 'huge'"),
+        ("checkpoint_every = 0", "", "checkpoint_every must be an integer of at least 1"),
+        ("log_every = 0", "", "log_every must be an integer of at least 1"),
+        ("ema = 2.0", "", "ema must be a number of at least 0 and below 1, got 2.0"),
+        ("lr_g = nan", "", "lr_g must be a number above 0, got nan"),
+        ("guided = 1", "", "guided must be true or false, got 1"),
+        ('device = "gpu"', "", "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+        ("learning_rate = 3", "", "unknown setting 'learning_rate'"),
+        ("augment = { sharpen = 2 }", "", "unknown augment option 'sharpen'"),
+        ("augment = { bits = 3 }", "", "augment.bits must be 0 (off) or an integer in 6..16"),
+        ('base = "nosuchmodel"', "", "base 'nosuchmodel' is neither a shipped model"),
+        ("", 'source = "skimage:nosuch"', "skimage:nosuch is not one of scikit-image's images"),
+        ("", 'source = "missing.png"', "source missing.png does not exist"),
+        ("", "rows = [0.5, 0.2]", "rows must be [start, stop] with 0 <= start < stop <= 1"),
+        ("", "weight = -1", "weight must be a number above 0, got -1"),
+        ("", "colour = 3", "unknown key 'colour'"),
+        ("steps = = 2", "", "bad.toml: not valid TOML"),
+    ],
+)
+def test_a_bad_recipe_is_one_line_naming_file_and_key(tmp_path, capsys, extra, data, message):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(_recipe(extra, data))
+    code, err = _cli(capsys, "train", recipe, "--out", tmp_path / "w.safetensors")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "bad.toml" in err and message in err
+    assert not (tmp_path / "logs").exists()  # refused before anything ran
+
+
+def test_training_into_a_missing_folder_is_refused_before_training(tmp_path, capsys):
+    recipe = tmp_path / "ok.toml"
+    recipe.write_text(_recipe())
+    out = tmp_path / "no" / "such" / "w.safetensors"
+    code, err = _cli(capsys, "train", recipe, "--out", out)
+    assert code == 1 and "output folder does not exist" in err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_checkpoint_continues_after_harmless_changes(tmp_path):
+    import dataclasses
+
+    from napari_colorgan.train.checkpoint import load_checkpoint, save_checkpoint
+    from napari_colorgan.train.trainer import TrainConfig
+
+    net = torch.nn.Conv2d(1, 2, 3)
+    config = TrainConfig(steps=10, device="cpu", log_every=50)
+    path = save_checkpoint(tmp_path / "c.safetensors", 5, config, {"G": net}, {})
+    later = dataclasses.replace(config, steps=20, device="auto", log_every=10, checkpoint_every=5)
+    step, _ = load_checkpoint(path, later, {"G": torch.nn.Conv2d(1, 2, 3)})
+    assert step == 5
+    with pytest.raises(ValueError, match=r"other settings \(lr_g\)"):
+        load_checkpoint(path, dataclasses.replace(config, lr_g=1e-3), {"G": net})

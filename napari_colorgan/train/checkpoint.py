@@ -16,8 +16,19 @@ import torch
 from ..io.atomic import atomic_write
 
 CHECKPOINT_FORMAT = "napari-colorgan-checkpoint/1"
-ENDS = ("steps",)
-"""Settings a run may change when it continues: where it ends, not the way there."""
+ENDS = (
+    "steps",
+    "device",
+    "threads",
+    "workers",
+    "log_every",
+    "checkpoint_every",
+    "sample_every",
+    "tensorboard",
+)
+"""Settings a run may change when it continues: where it ends and where and how it
+reports or runs, not the way there (the patches drawn are the same for any number
+of workers; precision, which changes the numbers, is checked on its own)."""
 
 
 def save_checkpoint(

@@ -45,7 +45,8 @@ def run_recipe(
     """
     config_path, out = Path(config_path), Path(out)
     here = config_path.parent
-    config = TrainConfig.from_toml(config_path)
+    check_output(out)
+    config = read_recipe(config_path, overrides)
     if config.base.endswith(".safetensors") and not Path(config.base).is_absolute():
         config.base = str(here / config.base)
     if l1_only:
@@ -82,6 +83,63 @@ def run_recipe(
     checkpoint.unlink()
     print(f"wrote {out}")
     return results
+
+
+def read_recipe(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Read, check and build a recipe's settings, before any data are opened.
+
+    Raises
+    ------
+    RecipeError
+        One line naming the file: a TOML syntax error, an unknown key, a value of
+        the wrong type or out of range (with what is allowed), a data file or a
+        ``skimage:`` image that does not exist (see :mod:`.validate`).
+    FileNotFoundError
+        When the recipe itself does not exist.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    from .validate import RecipeError, check_base, check_data_files, check_settings, field_names
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training recipe not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a text file (TOML is UTF-8)") from None
+    train = raw.pop("train", {})
+    if not isinstance(train, dict):
+        raise RecipeError(f"{path}: [train] must be a table of settings, got {train!r}")
+    flat = {**train, **raw}
+    known = field_names(TrainConfig)
+    check_settings(flat, path, known)
+    check_data_files(flat, path.parent, path)
+    if overrides:
+        check_settings(dict(overrides), f"{path} (overridden)", known)
+    check_base({**flat, **(overrides or {})}.get("base"), path.parent, path)
+    try:
+        return TrainConfig(**flat)
+    except (TypeError, ValueError) as err:  # a check of TrainConfig's own
+        raise RecipeError(f"{path}: {err}") from None
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before training, an output that cannot be written when training ends."""
+    if out.suffix.lower() != ".safetensors":
+        raise ValueError(f"the trained weights go to a .safetensors file, got {out}")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(
+            f"output folder does not exist: {out.parent} (create it before training)"
+        )
+    if out.is_dir():
+        raise IsADirectoryError(f"the output {out} is a folder; name a .safetensors file")
 
 
 def _regression_of(base: str) -> str:
