@@ -30,11 +30,11 @@ def check_destination(path: str | os.PathLike, ndim: int, dtype: str = "uint8") 
     if suffix == ".mp4" and ndim != 3:
         raise ValueError(f"MP4 holds frames (T, Y, X) but the input is {ndim}-D; write a .tif")
     if suffix == ".mp4" and dtype != "uint8":
-        raise ValueError(f"MP4 holds 8-bit frames only, got --dtype {dtype}; write a .tif")
+        raise ValueError(f"MP4 holds 8-bit frames only, got dtype={dtype!r}; write a .tif")
     if suffix == ".png" and dtype == "float32":
-        raise ValueError("PNG cannot hold float32; use --dtype uint8 or uint16, or a .tif")
+        raise ValueError("PNG cannot hold float32; use dtype='uint8' or dtype='uint16', or a .tif")
     if kind == "JPEG" and dtype != "uint8":
-        raise ValueError(f"JPEG holds 8-bit samples only, got --dtype {dtype}; use a .png or .tif")
+        raise ValueError(f"JPEG holds 8-bit samples only, got dtype={dtype!r}; use a .png or .tif")
     if dtype not in OUT_DTYPES:
         raise ValueError(f"output dtype must be one of {OUT_DTYPES}, got {dtype!r}")
     if not path.parent.is_dir():
