@@ -241,7 +241,10 @@ def _add_finetune(f: argparse.ArgumentParser) -> None:
         "--images", nargs="+", required=True, help="colour images: files, folders or globs"
     )
     f.add_argument(
-        "--inputs", nargs="+", help="real gray inputs, one per --images entry, same pixel grid"
+        "--inputs",
+        nargs="+",
+        help="real gray inputs, one per --images entry, same pixel grid (default: none, the "
+        "gray is made from each colour image)",
     )
     f.add_argument(
         "--min-foreground", type=float, default=0.0, help="least tissue share of a patch (0-1)"
