@@ -62,7 +62,8 @@ def scratch(tmp_path, monkeypatch):
 
 def test_marks_are_on_python_and_bash_blocks():
     assert {lang for lang, _, _ in RUNNABLE} == {"python", "bash"}
-    assert README.count(MARK) == len(RUNNABLE)  # no mark stands before a non-block
+    marks = [line for line in README.splitlines() if line.strip() == MARK]
+    assert len(marks) == len(RUNNABLE)  # no mark stands before a non-block
 
 
 @pytest.mark.parametrize(
