@@ -63,3 +63,15 @@ def test_chroma_score_ignores_lightness(ihc_bottom):
     gray = np.repeat(ncg.to_gray(truth)[..., None], 3, -1)
     scores = ncg.metrics.evaluate(gray, truth)
     assert scores["delta_e2000_chroma"] == pytest.approx(scores["delta_e2000"], abs=1e-3)
+
+
+def test_evaluate_scores_a_model_under_a_camera_gray(ihc_bottom):
+    from napari_colorgan.train.evaluate import evaluate_model
+
+    crop = {"ihc": ihc_bottom[:128, :256]}
+    exact = evaluate_model("histology", crop)["ihc"]["model"]
+    camera = evaluate_model("histology", crop, gray="camera12")["ihc"]["model"]
+    # under L* the input's lightness is the truth's: the two scores coincide
+    assert exact["delta_e2000_chroma"] == pytest.approx(exact["delta_e2000"], abs=1e-3)
+    # a camera gray keeps the camera's lightness, not the truth's
+    assert camera["delta_e2000"] > camera["delta_e2000_chroma"]

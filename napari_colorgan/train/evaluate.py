@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.pipeline import colorize, to_gray
+from ..grays import make_gray
 from ..metrics import evaluate
 
 # the columns of format_table, in order, where every row has them
 _TABLE_KEYS = (
     "delta_e2000",
+    "delta_e2000_chroma",
     "psnr",
     "ssim",
     "colorfulness_ratio",
@@ -36,7 +38,13 @@ def mean_chroma_baseline(rgb: np.ndarray, mean_ab) -> np.ndarray:
 
 
 def evaluate_model(
-    model, images: dict[str, np.ndarray], *, mean_ab=None, regression=None, two_sample=False
+    model,
+    images: dict[str, np.ndarray],
+    *,
+    mean_ab=None,
+    regression=None,
+    two_sample=False,
+    gray: str = "lstar",
 ) -> dict:
     """Metrics of ``model`` and of the baselines on each named colour image.
 
@@ -53,6 +61,11 @@ def evaluate_model(
     two_sample : bool, default False
         Also run the classifier two-sample test on every row (a few seconds per
         row; see :func:`metrics.two_sample_accuracy`).
+    gray : str, default "lstar"
+        How the gray input is made from the truth (:func:`~napari_colorgan.grays.make_gray`:
+        ``"luma"``, ``"linear16"``, ``"camera12"``, ``"gamma0.7"``...), normalised as
+        ``colorize`` does by default. Under any but ``"lstar"`` the input's lightness
+        differs from the truth's: compare models by ``delta_e2000_chroma``.
 
     Returns
     -------
@@ -68,12 +81,12 @@ def evaluate_model(
         regression = as_model(regression)
     results = {}
     for name, rgb in images.items():
-        gray = to_gray(rgb)
-        rows = {"model": colorize(gray, model, normalize="none"), "gray": gray_baseline(rgb)}
+        raw = make_gray(rgb, gray)
+        rows = {"model": colorize(raw, model), "gray": gray_baseline(rgb)}
         if mean_ab is not None:
             rows["mean-chroma"] = mean_chroma_baseline(rgb, mean_ab)
         if regression is not None:
-            rows["l1-unet"] = colorize(gray, regression, normalize="none")
+            rows["l1-unet"] = colorize(raw, regression)
         results[name] = {
             method: evaluate(pred, rgb, two_sample=two_sample) for method, pred in rows.items()
         }
