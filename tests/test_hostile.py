@@ -1052,3 +1052,38 @@ def test_a_checkpoint_continues_after_harmless_changes(tmp_path):
     assert step == 5
     with pytest.raises(ValueError, match=r"other settings \(lr_g\)"):
         load_checkpoint(path, dataclasses.replace(config, lr_g=1e-3), {"G": net})
+
+
+@pytest.mark.parametrize(
+    "arch, message",
+    [
+        ({"context": 3.5}, "context must be an integer in 0..256, got 3.5"),
+        ({"context": -1}, "context must be an integer in 0..256, got -1"),
+        ({"dropout": 0.5}, "unknown key 'dropout'"),
+    ],
+)
+def test_generator_metadata_is_checked_key_by_key(tmp_path, arch, message):
+    path = _variant(tmp_path, "odd", arch=arch)
+    with pytest.raises(WeightsError, match=message):
+        ncg.load_model(path, device="cpu")
+
+
+def test_weights_whose_activations_explode_are_refused(tmp_path, capsys):
+    tensors = {
+        k: v * 1e30 if k.startswith("generator.") and v.is_floating_point() else v
+        for k, v in load_file(resolve("general")).items()
+    }
+    assert all(bool(torch.isfinite(v).all()) for v in tensors.values())
+    path = _variant(tmp_path, "exploding", tensors=tensors)
+    with pytest.raises(WeightsError, match="exploding.safetensors: its generator gives NaN"):
+        ncg.load_model(path, device="cpu")
+    iio.imwrite(tmp_path / "in.png", skimage.data.camera()[:64, :64])
+    code, err = _cli(capsys, "colorize", tmp_path / "in.png", tmp_path / "o.png", "--model", path)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and not (tmp_path / "o.png").exists()
+
+
+def test_every_shipped_model_passes_the_probe():
+    from napari_colorgan.models.registry import WEIGHTS_DIR, load_generator
+
+    for path in sorted(WEIGHTS_DIR.rglob("*.safetensors")):
+        assert load_generator(path)[0] is not None

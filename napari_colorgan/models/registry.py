@@ -153,6 +153,9 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, path: Path)
 # sane bounds for an architecture read from a file, checked before anything is built
 _MAX_LEVELS, _MAX_WIDTH, _MAX_BLOCKS = 8, 4096, 64
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+_MAX_CONTEXT = 256
+_GENERATOR_KEYS = ("widths", "blocks", "mode", "attention", "guided", "context")
+_PROBE_LIMIT = 1e4  # |output| a probe may reach: chroma / RGB are of order 1 to 100
 
 
 def _generator_config(meta: dict, path: Path) -> GeneratorConfig:
@@ -162,6 +165,18 @@ def _generator_config(meta: dict, path: Path) -> GeneratorConfig:
     arch = meta["generator"]
     if not isinstance(arch, dict) or not isinstance(arch.get("widths"), list):
         raise WeightsError(f"{path} has an invalid generator config: no list of widths")
+    unknown = sorted(set(arch) - set(_GENERATOR_KEYS))
+    if unknown:
+        raise WeightsError(
+            f"{path} has an invalid generator config: unknown key {unknown[0]!r} (the keys "
+            f"are {', '.join(_GENERATOR_KEYS)})"
+        )
+    context = arch.get("context", 0)
+    if not _is_int(context) or not 0 <= context <= _MAX_CONTEXT:
+        raise WeightsError(
+            f"{path} has an invalid generator config: context must be an integer in "
+            f"0..{_MAX_CONTEXT}, got {context!r}"
+        )
     widths, blocks = arch["widths"], arch.get("blocks", 1)
     if not 2 <= len(widths) <= _MAX_LEVELS or not all(
         _is_int(w) and 1 <= w <= _MAX_WIDTH for w in widths
@@ -267,7 +282,38 @@ def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
     tensors = _load_tensors(path)
     generator = Generator(config)
     _load_state(generator, tensors, _GEN_PREFIX, path)
+    _probe(generator, path)
     return generator, meta
+
+
+def _probe(generator: Generator, path: Path) -> None:
+    """Refuse weights whose forward pass explodes on a small, ordinary input.
+
+    Finite weights can still be absurd (scaled by 1e30, say): one forward pass over
+    a 4-stride square of a lightness ramp, in float32, must stay finite and within
+    :data:`_PROBE_LIMIT`. It costs a few milliseconds.
+    """
+    import torch
+
+    side = 4 * generator.stride
+    ramp = torch.linspace(0, 100, side * side).reshape(1, 1, side, side)
+    channels = 1 + (generator.HINT_CHANNELS if generator.arch.guided else 0)  # L (and hints)
+    probe = torch.zeros(1, channels, side, side)
+    probe[:, :1] = ramp
+    was_training = generator.training
+    generator.eval()
+    try:
+        with torch.inference_mode():
+            out = generator(probe)
+    finally:
+        generator.train(was_training)
+    peak = float(out.abs().max()) if bool(torch.isfinite(out).all()) else float("inf")
+    if not peak <= _PROBE_LIMIT:
+        what = "NaN or infinite values" if peak == float("inf") else f"values up to {peak:.3g}"
+        raise WeightsError(
+            f"{path}: its generator gives {what} on an ordinary input (weights out of "
+            "range: scaled or damaged); retrain or re-export them"
+        )
 
 
 def load_discriminator(path: str | os.PathLike) -> PatchDiscriminator | None:
