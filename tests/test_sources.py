@@ -174,7 +174,8 @@ def test_foreground_mask_keeps_patches_on_tissue(slide):
     b = sampler.batch(0, 8)
     assert min(b.foreground) >= 0.5
     glass = torch.tensor([242 / 255] * 3)
-    assert all(not torch.allclose(rgb.mean((1, 2)), glass, atol=0.02) for rgb in sampler.crops(8)[0])
+    crops, _ = sampler.crops(8)
+    assert all(not torch.allclose(rgb.mean((1, 2)), glass, atol=0.02) for rgb in crops)
     with pytest.raises(ValueError, match="no 64-pixel patch has 50% foreground"):
         Placement((512, 512), 64, np.zeros((512, 512), bool), 1, 0.5, "glass.tif")
 
@@ -239,3 +240,30 @@ def test_finetune_reads_a_slide_and_a_pair(slide, tmp_path, ihc):
     )
     assert isinstance(trainer.sampler.sources[0], Pair)
     assert np.isfinite(trainer.train_step()["g"])
+
+
+def test_a_recipe_trains_on_a_folder_and_a_pair(tmp_path, ihc):
+    import imageio.v3 as iio
+
+    import napari_colorgan as ncg
+    from napari_colorgan.train.recipe import run_recipe
+
+    (tmp_path / "tiles").mkdir()
+    for k in range(3):
+        iio.imwrite(tmp_path / "tiles" / f"t{k}.png", ihc[128 * k : 128 * k + 128, :256])
+    tifffile.imwrite(tmp_path / "colour.tif", ihc, photometric="rgb")
+    tifffile.imwrite(tmp_path / "gray.tif", _camera_gray(ihc))
+    recipe = tmp_path / "pairs.toml"
+    recipe.write_text(
+        "[train]\nsteps = 2\nwarmup = 1\nbatch = 2\npatch = 64\nmin_foreground = 0.3\n"
+        'log_every = 1\n[[data]]\nsource = "tiles"\n'
+        '[[data]]\nsource = "colour.tif"\ninput = "gray.tif"\nrows = [0, 0.5]\n'
+        '[[heldout]]\nsource = "colour.tif"\nrows = [0.5, 1]\n'
+    )
+    run_recipe(recipe, tmp_path / "pairs.safetensors", progress=False)
+    prov = ncg.load_model(tmp_path / "pairs.safetensors", device="cpu").config["provenance"]
+    assert prov["data"] == ["tiles", "colour.tif input=gray.tif rows=0-0.5"]
+    assert "colour.tif rows=0.5-1" in prov["heldout_metrics"]
+    log = (tmp_path / "logs" / "pairs.csv").read_text().splitlines()
+    shares = [float(row.split(",")[-1]) for row in log[1:]]
+    assert log[0].endswith("foreground") and min(shares) >= 0.3

@@ -144,7 +144,16 @@ class Batch:
 def patch_seed(seed: int, index: int, j: int) -> int:
     """The seed of patch ``j`` of batch ``index``: every patch has a stream of its own, so a
     batch is the same whichever process draws it and whenever (workers, ranks, resume)."""
-    return int(np.random.SeedSequence([seed, index, j]).generate_state(1, np.uint64)[0] >> 1)
+    x = seed
+    for value in (index, j):  # splitmix64 steps: distinct, well-mixed seeds, in microseconds
+        x = (x + value + 0x9E3779B97F4A7C15) & _U64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _U64
+        x ^= x >> 31
+    return x >> 1
+
+
+_U64 = (1 << 64) - 1
 
 
 class PatchSampler:
@@ -255,10 +264,13 @@ class PatchSampler:
             cond = torch.stack([L[k] if g is None else g for k, g in enumerate(grays)])
         else:
             cond = L
-        inputs = torch.stack([
-            self._augment(c, d["rng"], d["rgb"] if g is None else None)
-            for c, d, g in zip(cond, drawn, grays)
-        ])
+        if self.augment == Augment():  # nothing to change: the input is the clean gray
+            inputs = cond
+        else:
+            inputs = torch.stack([
+                self._augment(c, d["rng"], d["rgb"] if g is None else None)
+                for c, d, g in zip(cond, drawn, grays)
+            ])
         refs = None
         if references:
             refs = rgb_to_lab(torch.stack([d["reference"] for d in drawn]))[:, 1:]

@@ -97,7 +97,11 @@ class Source:
     def _scaled(self, array: Any, key: tuple) -> np.ndarray:
         if self.colour:
             key = (*key, slice(0, 3))
-        block = _WHOLE.get(array)[key] if _small(array) else _read(array, key)
+        if _small(array):  # scaled once, whole; regions are then views
+            return _WHOLE.get(array, self.intensity, self._scale)[key]
+        return self._scale(_read(array, key))
+
+    def _scale(self, block: np.ndarray) -> np.ndarray:
         if self.intensity is not None:
             return to_unit_range(block, *self.intensity)
         return to_unit_float(block)
@@ -165,28 +169,30 @@ class Pair:
 
 
 class _Whole:
-    """Small images held whole, least recently read dropped first, within a byte budget.
+    """Small images held whole and scaled, least recently read dropped first, in a budget.
 
     Reading a region of a small compressed file costs more than decoding it once;
     one budget per process bounds what a folder of thousands of tiles keeps.
     """
 
-    BUDGET = 256 << 20
-    """Bytes of decoded pixels a process keeps."""
+    BUDGET = 384 << 20
+    """Bytes of scaled (float32) pixels a process keeps."""
     LARGEST = 32 << 20
-    """A lazy image of at most this many bytes is read whole on its first read."""
+    """A lazy image of at most this many stored bytes is read whole on its first read."""
 
     def __init__(self):
-        self.held: OrderedDict[int, tuple[Any, np.ndarray]] = OrderedDict()
+        self.held: OrderedDict[tuple, tuple[Any, np.ndarray]] = OrderedDict()
         self.bytes = 0
 
-    def get(self, array: Any) -> np.ndarray:
-        """``array``'s pixels, read whole the first time (kept while within the budget)."""
-        key = id(array)
+    def get(self, array: Any, tag: Any, scale) -> np.ndarray:
+        """``scale(pixels)`` of all of ``array``, read the first time it is asked for with
+        ``tag`` (the scaling's parameters), then kept while within the budget."""
+        key = (id(array), tag)
         if key in self.held and self.held[key][0] is array:
             self.held.move_to_end(key)
             return self.held[key][1]
-        pixels = _read(array, (slice(None),) * array.ndim)
+        index = (slice(None), slice(None), slice(0, 3)) if array.ndim == 3 else (slice(None),) * 2
+        pixels = scale(_read(array, index))
         self.held[key] = (array, pixels)
         self.bytes += pixels.nbytes
         while self.bytes > self.BUDGET and len(self.held) > 1:
@@ -281,10 +287,15 @@ def _open_zarr(path: Path) -> tuple[Any, tuple]:
     """A zarr array, or an OME-Zarr's levels with its channel axis (if any) last."""
     import zarr
 
-    from ..io.ome_zarr import as_dask, read_multiscale
+    from ..io.ome_zarr import CheckedArray, as_dask, read_multiscale
     from ..io.readers import open_image
 
-    node = zarr.open(path, mode="r")
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as err:  # zarr raises several types for a folder that is not a store
+        raise ValueError(f"cannot open {path} as zarr: {err}") from None
+    if isinstance(node, zarr.Array) and (node.ndim == 2 or node.shape[-1] > 1):
+        return CheckedArray(node, path), ()  # read as regions without dask's graph
     multiscale = None if isinstance(node, zarr.Array) else read_multiscale(node, path)
     if multiscale is None or "c" not in multiscale.axes:
         return open_image(path)[0], ()

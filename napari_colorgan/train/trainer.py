@@ -31,7 +31,7 @@ from ..models.generator import SIZES, Generator, GeneratorConfig, with_context, 
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import Augment, Batch, PatchSampler, load_frames, load_source
+from .data import Augment, Batch, PatchSampler
 from .loader import batches
 from .sources import Pair, open_entry
 from .hints import codes_from, random_hints
@@ -182,29 +182,21 @@ class TrainConfig:
 def load_images(specs: list[dict], base: Path | None = None):
     """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config whole, into memory.
 
-    For held-out truths; training opens its entries lazily with :func:`open_images`.
+    For held-out truths (of any source kind, a pair's colour target); training opens
+    its entries lazily with :func:`open_images`.
 
     Returns
     -------
     images : list of ndarray
-        Float RGB in [0, 1]; a ``"video:"`` entry gives several frames.
+        Float RGB in [0, 1]; a ``"video:"`` entry gives several frames, a folder or
+        glob its files.
     weights : list of float
         Sampling weight of each image: the square root of an entry's area (times its
         ``weight`` key, if any), shared evenly among a video's frames.
     """
-    images, weights = [], []
-    for s in specs:
-        cut = {"rows": s.get("rows", (0, 1)), "cols": s.get("cols", (0, 1)), "base": base}
-        if s["source"].startswith("video:"):
-            part = load_frames(
-                s["source"], every=s.get("every", 1), frames=s.get("frames", (0, 1)), **cut
-            )
-        else:
-            part = [load_source(s["source"], **cut)]
-        area = part[0].shape[0] * part[0].shape[1]
-        images += part
-        weights += [s.get("weight", 1.0) * area**0.5 / len(part)] * len(part)
-    return images, weights
+    sources, weights = open_images(specs, base)
+    targets = [s.target if isinstance(s, Pair) else s for s in sources]
+    return [t.read(0, 0, *t.shape) for t in targets], weights
 
 
 def open_images(specs: list[dict], base: Path | None = None) -> tuple[list, list[float]]:
