@@ -231,12 +231,10 @@ def settings_digest(model: Any, options: dict[str, Any]) -> str:
 _SPEED_ONLY = ("device", "batch_size", "progress", "workers")
 
 
-# what a user's file or setting causes; anything else is a fault of this package
-USER_ERRORS = (ValueError, OSError, MemoryError, RuntimeError, ImportError)
-
-
 def _failure(src: Path, err: Exception) -> str:
     """One line for the summary; the traceback goes to the log (``--verbose``)."""
+    from .diagnostics import USER_ERRORS
+
     if isinstance(err, USER_ERRORS):
         log.info("%s failed: %s", src, err)  # the result (and its summary) says it
         log.debug("traceback of %s", src, exc_info=err)

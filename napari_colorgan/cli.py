@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import USER_ERRORS, add_log_options, log_error, logging_to
+
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Every option's help ends with its default, unless the help already says it.
@@ -41,11 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (summary, description, add_arguments) in _SUBCOMMANDS.items():
-        add_arguments(
-            sub.add_parser(
-                name, help=summary, description=description, formatter_class=_HelpFormatter
-            )
+        command = sub.add_parser(
+            name, help=summary, description=description, formatter_class=_HelpFormatter
         )
+        add_arguments(command)
+        add_log_options(command)
     return parser
 
 
@@ -561,9 +563,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"colorgan: warning: {in_cli_terms(str(message), parser)}", file=sys.stderr)
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), logging_to(args.verbose, args.log_file):
             warnings.showwarning = warning_line
-            return _COMMANDS[args.command](args)
+            try:
+                return _COMMANDS[args.command](args)
+            except (KeyboardInterrupt, *USER_ERRORS):
+                log_error(sys.exc_info()[1])  # the traceback, for --verbose / --log-file
+                raise
+            except Exception as err:  # a fault of ours: one line, the traceback in the log
+                print(f"colorgan: error: {log_error(err)}", file=sys.stderr)
+                return 2
     except KeyboardInterrupt:
         print("colorgan: interrupted (a zarr output resumes when run again)", file=sys.stderr)
         return 130

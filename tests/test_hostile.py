@@ -1087,3 +1087,29 @@ def test_every_shipped_model_passes_the_probe():
 
     for path in sorted(WEIGHTS_DIR.rglob("*.safetensors")):
         assert load_generator(path)[0] is not None
+
+
+# ---------------------------------------------------------------- one line to see, a log to keep
+
+
+def test_a_user_error_is_one_line_and_its_traceback_goes_to_the_log_file(tmp_path, capsys):
+    log = tmp_path / "run.log"
+    code, err = _cli(capsys, "colorize", tmp_path / "missing.png", tmp_path / "o.png",
+                     "--log-file", log)  # fmt: skip
+    assert code == 1 and err.strip().splitlines() == [err.strip()] and "missing.png" in err
+    assert "Traceback" in log.read_text() and "FileNotFoundError" in log.read_text()
+
+
+def test_a_fault_of_ours_is_one_line_with_its_traceback_under_verbose(tmp_path, gray, capsys,
+                                                                       monkeypatch):  # fmt: skip
+    import napari_colorgan.engine.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        return {}["frames"]  # a programming error, as the first attack met one
+
+    monkeypatch.setattr(pipeline, "colorize_to_file", broken)
+    iio.imwrite(tmp_path / "in.png", gray)
+    code, err = _cli(capsys, "colorize", tmp_path / "in.png", tmp_path / "o.png")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "internal error KeyError" in err
+    code, err = _cli(capsys, "colorize", tmp_path / "in.png", tmp_path / "o.png", "--verbose")
+    assert code == 2 and "Traceback" in err and "in broken" in err
