@@ -1113,3 +1113,15 @@ def test_a_fault_of_ours_is_one_line_with_its_traceback_under_verbose(tmp_path, 
     assert code == 2 and len(err.strip().splitlines()) == 1 and "internal error KeyError" in err
     code, err = _cli(capsys, "colorize", tmp_path / "in.png", tmp_path / "o.png", "--verbose")
     assert code == 2 and "Traceback" in err and "in broken" in err
+
+
+def test_a_16_bit_stack_becomes_an_8_bit_film_by_default(tmp_path, gray, capsys):
+    pytest.importorskip("av")
+    stack = np.stack([np.roll(gray[:64, :96], 5 * k, axis=1) for k in range(4)]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "s16.tif", stack * 200, photometric="minisblack")
+    out = tmp_path / "s16.mp4"
+    code, err = _cli(capsys, "colorize", tmp_path / "s16.tif", out, "--tile-size", 96, "--quiet")
+    assert code == 0, err
+    from napari_colorgan.io.video import video_info
+
+    assert video_info(out)["frames"] == 4

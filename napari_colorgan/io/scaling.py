@@ -193,12 +193,12 @@ def to_unit_float(image: np.ndarray) -> np.ndarray:
 def default_out_dtype(input_dtype: Any, suffix: str = "") -> str:
     """The output sample type when none is asked for: as many bits as the input needs.
 
-    ``uint16`` for integer input wider than 8 bits (except JPEG, 8-bit only),
-    ``uint8`` for everything else (8-bit and float input).
+    ``uint16`` for integer input wider than 8 bits (except JPEG and MP4, 8-bit
+    only), ``uint8`` for everything else (8-bit and float input).
     """
     kind, size = np.dtype(input_dtype).kind, np.dtype(input_dtype).itemsize
     wide = kind in "ui" and size > 1
-    return "uint16" if wide and suffix.lower() not in (".jpg", ".jpeg") else "uint8"
+    return "uint16" if wide and suffix.lower() not in (".jpg", ".jpeg", ".mp4") else "uint8"
 
 
 def to_dtype(rgb: np.ndarray, dtype: str) -> np.ndarray:
