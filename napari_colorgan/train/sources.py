@@ -475,3 +475,37 @@ def _pairs(targets: list, inputs: Any, base: Path | None, window: dict) -> list:
         array, levels = _levels(inputs)
         grays = [gray_source(array, f"array{tuple(array.shape)}", levels=levels, **window)]
     return [Pair(t, g) for t, g in zip(targets, grays)]
+
+
+def load_images(specs: list[dict], base: Path | None = None):
+    """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config whole, into memory.
+
+    For held-out truths (of any source kind, a pair's colour target); training opens
+    its entries lazily with :func:`open_images`.
+
+    Returns
+    -------
+    images : list of ndarray
+        Float RGB in [0, 1]; a ``"video:"`` entry gives several frames, a folder or
+        glob its files.
+    weights : list of float
+        Sampling weight of each image: the square root of an entry's area (times its
+        ``weight`` key, if any), shared evenly among a video's frames.
+    """
+    sources, weights = open_images(specs, base)
+    targets = [s.target if isinstance(s, Pair) else s for s in sources]
+    return [t.read(0, 0, *t.shape) for t in targets], weights
+
+
+def open_images(specs: list[dict], base: Path | None = None) -> tuple[list, list[float]]:
+    """Open the ``[[data]]`` entries of a config lazily: sources read by regions.
+
+    See :func:`~.sources.open_entry` for what an entry may name (files, folders,
+    globs, arrays, ``input`` for a real pair). Returns the sources and their weights.
+    """
+    sources, weights = [], []
+    for spec in specs:
+        s, w = open_entry(spec, base)
+        sources += s
+        weights += w
+    return sources, weights

@@ -15,7 +15,7 @@ import functools
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,193 +24,25 @@ from torch.nn import functional as F
 
 from ..color import AB_SCALE, rgb_to_lab
 from ..engine.context import block_view
-from ..engine.precision import PRECISIONS, Precision, resolve_precision
+from ..engine.precision import Precision, resolve_precision
 from ..guide import lightness_signature
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from ..models.generator import SIZES, Generator, GeneratorConfig, with_context, with_guidance
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
 from .data import Augment, Batch, PatchSampler
-from .loader import batches
-from .sources import Pair, open_entry
 from .hints import codes_from, random_hints
+from .loader import batches
 from .logs import TrainLog, TrainStep
+from .sources import load_images, open_images  # noqa: F401  (imported from here by recipes)
 
 ENCODER = ("stem", "encoders", "downs", "bottleneck")
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last checkpoint was kept."""
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a training run; recorded in the weights' metadata.
-
-    Loss weights follow pix2pix (L1 on ab / AB_SCALE with weight 100 against an
-    adversarial weight of 1) and pix2pixHD (discriminator feature matching).
-    ``adv = fm = 0`` trains the plain regression U-Net (no discriminator).
-    ``precision`` is ``"auto"`` (bf16 autocast and channels_last on CPUs with native
-    bf16 and on CUDA, float32 elsewhere), ``"float32"`` or ``"bfloat16"``.
-    ``base`` starts from a trained model (transfer learning); its encoder is
-    frozen for the first ``freeze_encoder`` steps, after which the generator's
-    learning rate is multiplied by ``unfrozen_lr_scale``. ``guided`` trains the
-    guided variant (random hints from the truth, reference codes from another crop
-    of the same image); from an unguided base it starts as that base exactly.
-    """
-
-    size: str = "lite"
-    """Generator size, a key of ``models.generator.SIZES``."""
-    mode: str = "colorize"
-    """``"colorize"`` predicts ab for the input's L; ``"translate"`` predicts sRGB."""
-    guided: bool = False
-    """Train the guided variant (hint maps and a reference code as inputs)."""
-    context: int = 0
-    """Size of an image-level context code (0: none); from a base without one, the
-    code's layers start at zero (the base's predictions)."""
-    base: str = ""
-    """A trained model (name or path) to start from; empty starts from scratch."""
-    steps: int = 4000
-    """Optimisation steps in all."""
-    warmup: int = 1000
-    """First steps with the reconstruction loss alone (no adversarial term)."""
-    batch: int = 16
-    """Patches per step."""
-    patch: int = 128
-    """Side of a training patch, in pixels."""
-    lr_g: float = 2e-4
-    """The generator's Adam learning rate."""
-    lr_d: float = 4e-4
-    """The discriminator's Adam learning rate."""
-    freeze_encoder: int = 0
-    """Steps during which a base's encoder stays frozen."""
-    unfrozen_lr_scale: float = 1.0
-    """Factor on ``lr_g`` once the encoder trains."""
-    gan: str = "hinge"
-    """Adversarial loss, one of ``losses.GANS``."""
-    recon: str = "l1"
-    """Reconstruction loss: ``"l1"`` or ``"l2"``."""
-    l1: float = 100.0
-    """Weight of the reconstruction loss."""
-    adv: float = 1.0
-    """Weight of the adversarial loss (0 with ``fm = 0``: no discriminator)."""
-    fm: float = 2.0
-    """Weight of discriminator feature matching (pix2pixHD)."""
-    r1: float = 0.2
-    """Weight of the discriminator's R1 penalty on real patches."""
-    r1_every: int = 4
-    """Steps between R1 penalties (lazy regularisation)."""
-    gp: float = 10.0
-    """Weight of WGAN-GP's gradient penalty."""
-    chroma: float = 0.0
-    """Weight of the chroma-deficit term against washed-out colour (0: off)."""
-    hint: float = 0.0
-    """Weight of hint fidelity for the guided variant (0: off)."""
-    perceptual: str = ""
-    """VGG features file of a perceptual loss (empty: off)."""
-    perceptual_weight: float = 1.0
-    """Weight of the perceptual loss."""
-    ema: float = 0.999
-    """Decay of the generator's moving average (the weights saved)."""
-    clip: float = 1.0
-    """Gradient norm clip (0: off)."""
-    seed: int = 0
-    """Seed of every random stream of the run."""
-    threads: int = 0
-    """torch's CPU threads (0: torch's default)."""
-    device: str = "cpu"
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``."""
-    precision: str = "auto"
-    """``"auto"``, ``"float32"`` or ``"bfloat16"`` (see above)."""
-    log_every: int = 50
-    """Steps between rows of the loss log."""
-    checkpoint_every: int = 250
-    """Steps between checkpoints."""
-    sample_every: int = 0
-    """Steps between sample grids (0: none)."""
-    tensorboard: bool = False
-    """Also log the losses to TensorBoard."""
-    augment: dict = field(default_factory=dict)
-    """Options of :class:`~.data.Augment` (all off by default)."""
-    min_foreground: float = 0.0
-    """Least share of foreground (tissue, not glass) of a drawn patch, on a mask from
-    each image's low-resolution view (0: patches anywhere)."""
-    workers: int = 0
-    """Processes that read and augment patches ahead of the steps (0: in the training
-    process); the patches are the same for any number."""
-    data: list = field(default_factory=list)
-    """The ``[[data]]`` entries: training images, each with a ``source``."""
-    heldout: list = field(default_factory=list)
-    """The ``[[heldout]]`` entries: images for the metrics, never trained on."""
-
-    def __post_init__(self):
-        if not 0 <= self.min_foreground < 1:
-            raise ValueError(f"min_foreground must be in [0, 1), got {self.min_foreground}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be 0 or more, got {self.workers}")
-        if self.gan not in losses.GANS:
-            raise ValueError(f"gan must be one of {losses.GANS}, got {self.gan!r}")
-        if self.recon not in ("l1", "l2"):
-            raise ValueError(f"recon must be 'l1' or 'l2', got {self.recon!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for table in ("data", "heldout"):
-            for number, spec in enumerate(getattr(self, table), 1):
-                if not isinstance(spec, dict) or "source" not in spec:
-                    raise ValueError(
-                        f"[[{table}]] entry {number} needs a source (an image file, "
-                        f"skimage:NAME or video:PATH), got {spec!r}"
-                    )
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> TrainConfig:
-        """Read a config file; unknown keys are an error naming them."""
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-        flat = {**raw.pop("train", {}), **raw}
-        unknown = set(flat) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
-        return cls(**flat)
-
-
-def load_images(specs: list[dict], base: Path | None = None):
-    """Load the ``[[data]]`` or ``[[heldout]]`` entries of a config whole, into memory.
-
-    For held-out truths (of any source kind, a pair's colour target); training opens
-    its entries lazily with :func:`open_images`.
-
-    Returns
-    -------
-    images : list of ndarray
-        Float RGB in [0, 1]; a ``"video:"`` entry gives several frames, a folder or
-        glob its files.
-    weights : list of float
-        Sampling weight of each image: the square root of an entry's area (times its
-        ``weight`` key, if any), shared evenly among a video's frames.
-    """
-    sources, weights = open_images(specs, base)
-    targets = [s.target if isinstance(s, Pair) else s for s in sources]
-    return [t.read(0, 0, *t.shape) for t in targets], weights
-
-
-def open_images(specs: list[dict], base: Path | None = None) -> tuple[list, list[float]]:
-    """Open the ``[[data]]`` entries of a config lazily: sources read by regions.
-
-    See :func:`~.sources.open_entry` for what an entry may name (files, folders,
-    globs, arrays, ``input`` for a real pair). Returns the sources and their weights.
-    """
-    sources, weights = [], []
-    for spec in specs:
-        s, w = open_entry(spec, base)
-        sources += s
-        weights += w
-    return sources, weights
 
 
 def build_networks(
