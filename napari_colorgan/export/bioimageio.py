@@ -168,7 +168,8 @@ def _tensors(bio, generator, folder: Path) -> tuple:
         "gray",
         "gray",
         [bio.SpaceInputAxis(id=bio.AxisId(a), size=size) for a in "yx"],
-        "gray intensity in [0, 1] (scale uint8 by 1/255; stretch other data to [0, 1])",
+        "gray in [0, 1], one global range (e.g. 0.1/99.9 percentiles); camera-linear, "
+        "luma or other tone curves as they are",
     )
     outputs = tensor(
         bio.OutputTensorDescr,
