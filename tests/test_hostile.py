@@ -962,8 +962,17 @@ def test_ome_xml_describing_fewer_planes_than_pages_is_refused(tmp_path, gray, c
                          lambda xml, re: xml.replace('SizeZ="3"', 'SizeZ="2"'))  # fmt: skip
     code, err = _cli(capsys, "colorize", src, tmp_path / "out.tif", "--quiet")
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "describes 2 plane(s) but the file holds 3 pages" in err
+    assert "describes 2 plane(s) but the file holds 3 of that size" in err
     assert not (tmp_path / "out.tif").exists()
+    tifffile.imwrite(tmp_path / "two.ome.tif", stack[:2], metadata={"axes": "ZYX"})
+    with tifffile.TiffFile(tmp_path / "two.ome.tif") as tif:
+        xml = tif.ome_metadata
+    thumbnailed = tmp_path / "thumb.ome.tif"  # two planes the XML names, and a thumbnail
+    with tifffile.TiffWriter(thumbnailed, ome=False) as tif:
+        tif.write(stack[0], description=xml, metadata=None)
+        tif.write(stack[1], metadata=None)
+        tif.write(stack[0, ::4, ::4], metadata=None)
+    assert open_image(thumbnailed)[0].shape == (2, 64, 96)  # a page of another size is not a plane
 
 
 def test_an_ome_zarr_input_with_a_zero_scale_is_read_without_sizes(tmp_path, gray):

@@ -261,12 +261,25 @@ def _check_ome_planes(path: Path, tif: Any) -> None:
     tifffile then reads the planes the XML names and only logs the rest away;
     colourising part of a stack without a word is worse than refusing it.
     """
-    described = sum(len(series.pages) for series in tif.series)
-    if described < len(tif.pages):
+    described = {getattr(p, "index", None) for series in tif.series for p in series.pages}
+    first = tif.series[0].pages[0]
+    # pages the XML leaves out that look like planes of the image (not a thumbnail)
+    left_out = [
+        i for i in range(len(tif.pages))
+        if i not in described and _full_page(tif.pages[i]).shape == first.shape
+    ]  # fmt: skip
+    if left_out:
+        count = len(tif.series[0].pages)
         raise ValueError(
-            f"{path.name}: its OME-XML describes {described} plane(s) but the file holds "
-            f"{len(tif.pages)} pages; correct SizeZ/SizeT/SizeC in its metadata or save it again"
+            f"{path.name}: its OME-XML describes {count} plane(s) but the file holds "
+            f"{count + len(left_out)} of that size; correct SizeZ/SizeT/SizeC in its metadata "
+            "or save it again"
         )
+
+
+def _full_page(page: Any) -> Any:
+    """A TIFF page with its own tags (tifffile may hand out a frame that borrows them)."""
+    return page.aspage() if hasattr(page, "aspage") else page
 
 
 def _pixel_size(page: Any) -> tuple[float, float] | None:
