@@ -737,6 +737,18 @@ def test_every_readable_image_into_every_flat_format(tmp_path, gray, kind, suffi
     assert read.max() > (1000 if wide else 10)  # samples across the range, not 8 bits in 16
 
 
+@pytest.mark.parametrize("kind", ["png16", "zarr16", "fits64", "tif-int32", "tif-float64"])
+@pytest.mark.parametrize("suffix", [".zarr", ".ome.zarr", ".ome.tif"])
+def test_every_readable_image_into_every_streamed_format(tmp_path, gray, kind, suffix, capsys):
+    src = _write_input(tmp_path, kind, gray[:64, :96])
+    out = tmp_path / f"out{suffix}"
+    code, err = _cli(capsys, "colorize", src, out, "--tile-size", 96, "--quiet")
+    assert code == 0, err
+    read = tifffile.imread(out) if suffix == ".ome.tif" else zarr.open_group(out, mode="r")["0"]
+    assert read.dtype == (np.uint8 if kind == "tif-float64" else np.uint16)
+    assert sorted(read.shape) == [3, 64, 96]
+
+
 def test_output_path_that_is_a_folder_is_refused_before_any_work(tmp_path, gray, capsys):
     tifffile.imwrite(tmp_path / "in.tif", np.stack([gray[:64, :64]] * 2))
     for name in ("out.tif", "out.mp4", "out.ome.tif"):
