@@ -1146,3 +1146,18 @@ def test_a_16_bit_stack_becomes_an_8_bit_film_by_default(tmp_path, gray, capsys)
     from napari_colorgan.io.video import video_info
 
     assert video_info(out)["frames"] == 4
+
+
+def test_tiffs_read_from_many_threads_stay_open_while_read(tmp_path, gray):
+    import dask
+
+    from napari_colorgan.io.readers import _TIFFS
+
+    images = []
+    for i in range(_TIFFS.limit + 4):  # more files than handles: some are dropped mid-read
+        tifffile.imwrite(tmp_path / f"t{i}.tif", np.roll(gray, i, axis=1), tile=(32, 32))
+        images.append(open_image(tmp_path / f"t{i}.tif")[0])
+    with dask.config.set(scheduler="threads", num_workers=8):
+        total = dask.compute(*[image.sum() for image in images])
+    assert [int(t) for t in total] == [int(gray.sum())] * len(images)
+    assert len(_TIFFS) <= _TIFFS.limit and not _TIFFS._retired and not _TIFFS._busy

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -34,6 +35,31 @@ class Handles:
         self.opener, self.limit = opener, limit
         self.lock = threading.RLock()  # callers may hold it across a seek and a read
         self._open: OrderedDict[tuple, Any] = OrderedDict()
+        self._busy: dict[int, int] = {}  # id -> reads in flight (see using)
+        self._retired: dict[int, Any] = {}  # dropped while read: closed by the last reader
+
+    def _drop(self, key: tuple) -> None:
+        handle = self._open.pop(key)
+        if self._busy.get(id(handle)):
+            self._retired[id(handle)] = handle
+        else:
+            handle.close()
+
+    @contextmanager
+    def using(self, version: tuple, *extra: Any) -> Iterator[Any]:
+        """The open object for a read outside :attr:`lock`; it is not closed under it."""
+        with self.lock:
+            handle = self.get(version, *extra)
+            self._busy[id(handle)] = self._busy.get(id(handle), 0) + 1
+        try:
+            yield handle
+        finally:
+            with self.lock:
+                left = self._busy.pop(id(handle)) - 1
+                if left:
+                    self._busy[id(handle)] = left
+                elif id(handle) in self._retired:
+                    self._retired.pop(id(handle)).close()
 
     def get(self, version: tuple, *extra: Any) -> Any:
         """The open object for ``version`` (see :func:`file_version`) and ``extra``."""
@@ -43,10 +69,10 @@ class Handles:
                 self._open.move_to_end(key)
                 return self._open[key]
             for stale in [k for k in self._open if k[0][0] == version[0] and k[0] != version]:
-                self._open.pop(stale).close()  # an older version of the same file
+                self._drop(stale)  # an older version of the same file
             self._open[key] = self.opener(version[0], *extra)
             while len(self._open) > self.limit:
-                self._open.popitem(last=False)[1].close()
+                self._drop(next(iter(self._open)))
             return self._open[key]
 
     def __len__(self) -> int:

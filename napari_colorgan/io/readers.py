@@ -142,8 +142,8 @@ class TiffLevel:
     def __getitem__(self, key: Any) -> np.ndarray:
         if file_version(self.path) != self.version:
             raise DamagedFileError(f"{self.path} changed while it was being read; open it again")
-        with tiff_errors(self.path):
-            return _TIFFS.get(self.version, self.level).array[key]
+        with tiff_errors(self.path), _TIFFS.using(self.version, self.level) as tiff:
+            return tiff.array[key]
 
 
 class _OpenTiff:
