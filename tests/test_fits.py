@@ -171,3 +171,20 @@ def test_a_broken_wcs_names_the_file_and_the_image_still_colourises(tmp_path, de
     with pytest.warns(UserWarning, match=r"broken.fits has a world coordinate system") as seen:
         assert wcs_cards(path) is None
     assert "wcs.c" not in str(seen[0].message) and "XYZ" in str(seen[0].message)
+
+
+def test_a_damaged_compressed_tile_is_one_line(tmp_path, deep_field, capsys):
+    from napari_colorgan.cli import main
+
+    path = tmp_path / "cube.fz"
+    counts = deep_field.astype(np.int16)
+    tiles = fits.CompImageHDU(counts, compression_type="RICE_1")
+    fits.HDUList([fits.PrimaryHDU(), tiles]).writeto(path)
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 2, len(data) - 100):  # scramble the later tiles' bytes
+        data[i] = (data[i] * 7 + 3) % 256
+    path.write_bytes(bytes(data))
+    code = main(["colorize", str(path), str(tmp_path / "out.png"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "cannot decode" in err
+    assert "cube.fz" in err and not (tmp_path / "out.png").exists()

@@ -113,8 +113,12 @@ class FitsSection:
             raise DamagedFileError(
                 f"{self.path} changed while it was being read; open it again"
             )
-        with _HANDLES.lock:  # one open file per process: its seek and read are not thread-safe
-            block = np.asarray(_HANDLES.get(self.version)[self.hdu].section[key])
+        try:
+            with _HANDLES.lock:  # one open file per process: seek and read are not thread-safe
+                block = np.asarray(_HANDLES.get(self.version)[self.hdu].section[key])
+        except Exception as err:  # astropy and its codecs (zlib, Rice) raise many types
+            text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise DamagedFileError(f"cannot decode {self.path}: {text}") from None
         return block.astype(self.dtype, copy=False)
 
 
