@@ -222,3 +222,16 @@ def test_colorize_to_file_refuses_to_resume_a_film_from_another_clip(gray_film, 
     steps.close()
     with pytest.raises(OutputMismatchError, match="its frames 0..0 differ"):
         colorize_to_file(other, out, "general")
+
+
+def test_a_film_replaced_while_it_is_read_is_named(gray_film, tmp_path):
+    import shutil
+
+    from napari_colorgan.io.errors import DamagedFileError
+
+    path = shutil.copy(gray_film, tmp_path / "film.mp4")
+    frames, _ = open_video(path, chunk_frames=4)
+    frames[:4].compute()
+    _write(path, _pan(skimage.data.coins(), 11, (96, 128)), "gray")  # another clip, same name
+    with pytest.raises(DamagedFileError, match="changed while it was being read"):
+        frames[4:8].compute()

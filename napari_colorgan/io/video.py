@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write, partial_path
+from .errors import DamagedFileError
+from .handles import file_version
 from .ledger import OutputMismatchError, fingerprint
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -89,8 +91,8 @@ class VideoFrames:
         self.shape = (len(self.pts), *first.shape[:2])
         self.ndim = 3
         self.dtype = np.dtype(np.float32 if from_rgb else np.uint8)
-        stat = os.stat(path)
-        self.token = tokenize(path, from_rgb, stat.st_mtime_ns, stat.st_size)
+        self.version = file_version(path)
+        self.token = tokenize(from_rgb, *self.version)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
@@ -107,18 +109,23 @@ class VideoFrames:
         """Frames ``start`` to ``stop - 1``, decoded from the key frame before ``start``."""
         av = _av()
         out = np.empty((stop - start, *self.shape[1:]), self.dtype)
+        if file_version(self.path) != self.version:
+            raise DamagedFileError(f"{self.path} changed while it was being read; open it again")
         first, n = self.pts[start], 0
-        with av.open(self.path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            container.seek(first, stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                if frame.pts is None or frame.pts < first:
-                    continue
-                out[n] = self._gray(frame)
-                n += 1
-                if n == len(out):
-                    break
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                container.seek(first, stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is None or frame.pts < first:
+                        continue
+                    out[n] = self._gray(frame)
+                    n += 1
+                    if n == len(out):
+                        break
+        except av.error.FFmpegError as err:  # a file damaged or changed since it was opened
+            raise DamagedFileError(f"cannot decode {self.path}: {err}") from None
         if n != len(out):
             raise ValueError(f"{self.path}: decoded {n} of frames {start}..{stop - 1}")
         return out
