@@ -1161,3 +1161,19 @@ def test_tiffs_read_from_many_threads_stay_open_while_read(tmp_path, gray):
         total = dask.compute(*[image.sum() for image in images])
     assert [int(t) for t in total] == [int(gray.sum())] * len(images)
     assert len(_TIFFS) <= _TIFFS.limit and not _TIFFS._retired and not _TIFFS._busy
+
+
+@pytest.mark.parametrize("side", [10_000, 60_000])
+def test_a_png_claiming_a_huge_size_is_one_line(tmp_path, side, capsys):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 16, 2, 0, 0, 0)  # 16-bit RGB
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    (tmp_path / "bomb.png").write_bytes(png + chunk(b"IEND", b""))
+    code, err = _cli(capsys, "colorize", tmp_path / "bomb.png", tmp_path / "o.png", "--from-rgb")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "bomb.png" in err

@@ -113,9 +113,16 @@ def read_flat(path: str | os.PathLike) -> np.ndarray:
 
     A gray palette becomes gray; CMYK becomes RGB.
     """
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as picture:
+    # Pillow warns past 89 M pixels (a large micrograph is no attack) and refuses past
+    # twice that, before decoding: a PNG of every depth is decoded whole in memory
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        picture = Image.open(path)
+    with picture:
         mode = picture.mode
         if mode == "CMYK":  # Pillow reads Adobe's inverted CMYK right, and converts it
             return np.asarray(picture.convert("RGB"))
