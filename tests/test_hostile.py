@@ -1177,3 +1177,12 @@ def test_a_png_claiming_a_huge_size_is_one_line(tmp_path, side, capsys):
     (tmp_path / "bomb.png").write_bytes(png + chunk(b"IEND", b""))
     code, err = _cli(capsys, "colorize", tmp_path / "bomb.png", tmp_path / "o.png", "--from-rgb")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "bomb.png" in err
+
+
+def test_finetuning_into_a_missing_folder_is_refused_before_training(tmp_path, capsys):
+    iio.imwrite(tmp_path / "he.png", skimage.data.immunohistochemistry()[:96, :96])
+    out = tmp_path / "no" / "such" / "new.safetensors"
+    code, err = _cli(capsys, "finetune", "--base", "general", "--images", tmp_path / "he.png",
+                     "--out", out, "--steps", 2)  # fmt: skip
+    assert code == 1 and "output folder does not exist" in err
+    assert len(err.strip().splitlines()) == 1

@@ -125,6 +125,10 @@ def finetune(
     Trainer
         With the fine-tuned EMA generator as ``trainer.G_ema``.
     """
+    if out is not None:  # before training, not after it
+        from .recipe import check_output
+
+        check_output(Path(out))
     trainer, names = finetune_trainer(base, images, steps, inputs=inputs, **kwargs)
     trainer.fit(progress=progress)
     if out is not None:
