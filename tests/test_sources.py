@@ -267,3 +267,30 @@ def test_a_recipe_trains_on_a_folder_and_a_pair(tmp_path, ihc):
     log = (tmp_path / "logs" / "pairs.csv").read_text().splitlines()
     shares = [float(row.split(",")[-1]) for row in log[1:]]
     assert log[0].endswith("foreground") and min(shares) >= 0.3
+
+
+class _Reads:
+    """A read-only array that records the size of every region read from it."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.sizes = []
+
+    def __getitem__(self, key):
+        block = self.data[key]
+        self.sizes.append(block.size)
+        return block
+
+
+def test_training_never_reads_a_large_image_whole(ihc, tmp_path):
+    """Patches, the tissue mask and the mean chroma of a 4096² image (48 MB, too large to
+    be held whole) are read as regions and a strided view: never the image."""
+    big = _Reads(np.tile(ihc, (8, 8, 1)))
+    source = Source(big, "big", rows=(0, 0.75))
+    config = _tiny(min_foreground=0.3, patch=64)
+    trainer = Trainer(config, [source])
+    trainer.fit(progress=False)
+    trainer.save(tmp_path / "big.safetensors")  # needs the mean chroma
+    whole = big.data[: 3072].size
+    assert max(big.sizes) <= 1024 * 768 * 3 < whole / 10  # the overview, stride 4
+    assert sum(big.sizes) < whole / 6  # the overview twice (mask, chroma) and 2 x 2 patches
