@@ -105,7 +105,10 @@ class TrainConfig:
     """Processes that read and augment patches ahead of the steps (0: in the training
     process); the patches are the same for any number."""
     data: list = field(default_factory=list)
-    """The ``[[data]]`` entries: training images, each with a ``source``."""
+    """The ``[[data]]`` entries: training images, each with a ``source`` (a file, folder
+    or glob, ``skimage:``/``sklearn:``/``video:``), optionally ``input`` (the gray of a
+    real pair, same pixel grid), ``rows``/``cols``, ``weight`` (see
+    :func:`~.sources.open_entry`); read by regions, never whole."""
     heldout: list = field(default_factory=list)
     """The ``[[heldout]]`` entries: images for the metrics, never trained on."""
 
