@@ -815,6 +815,15 @@ def test_colour_models_keep_the_images_lightness(tmp_path, colour_photo, kind, c
     assert np.abs(kept - truth).mean() < 2.5
 
 
+def test_a_16_bit_gray_and_alpha_png_is_16_bit_gray(tmp_path, gray):
+    wide = gray.astype(np.uint16) * 257
+    _png16(tmp_path / "la16.png", np.dstack([wide, np.full_like(wide, 65535)]))
+    with pytest.warns(UserWarning, match="the alpha is dropped"):
+        image, _ = open_image(tmp_path / "la16.png")
+    assert image.dtype == np.uint16
+    np.testing.assert_array_equal(image, wide)
+
+
 def test_white_is_zero_and_gray_palette_tiffs_are_gray(tmp_path, gray):
     tifffile.imwrite(tmp_path / "white.tif", 255 - gray, photometric="miniswhite")
     ramp = np.tile(np.arange(256, dtype=np.uint16) * 257, (3, 1))

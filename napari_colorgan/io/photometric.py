@@ -128,7 +128,7 @@ def read_flat(path: str | os.PathLike) -> np.ndarray:
             return np.asarray(picture.convert("RGB"))
         if mode == "P" and _gray_palette(picture):
             return np.asarray(picture.convert("L"))
-        if not _png_colour16(path):
+        if not _png16(path):
             if mode in ("P", "PA"):  # a colour palette: its colours
                 has_alpha = mode == "PA" or "transparency" in picture.info
                 return np.asarray(picture.convert("RGBA" if has_alpha else "RGB"))
@@ -141,12 +141,13 @@ def read_flat(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{Path(path).name} is truncated or damaged ({err})") from None
 
 
-def _png_colour16(path: str | os.PathLike) -> bool:
-    """True for a PNG of 16-bit RGB or RGBA (its header's bit depth and colour type)."""
+def _png16(path: str | os.PathLike) -> bool:
+    """True for a PNG of 16-bit samples (its header's bit depth): Pillow gives 8 bits for
+    16-bit colour and gray + alpha."""
     with open(path, "rb") as file:
         head = file.read(26)
     png = head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26
-    return png and head[24] == 16 and head[25] in (2, 6)
+    return png and head[24] == 16
 
 
 def _gray_palette(picture: Any) -> bool:
