@@ -834,6 +834,12 @@ def test_white_is_zero_and_gray_palette_tiffs_are_gray(tmp_path, gray):
         assert np.corrcoef(read.ravel(), gray.ravel())[0, 1] > 0.999, name
 
 
+def test_a_bilevel_tiff_is_named_as_boolean(tmp_path, gray, capsys):
+    tifffile.imwrite(tmp_path / "mask.tif", gray > 128)  # tifffile stores bits white-is-zero
+    code, err = _cli(capsys, "colorize", tmp_path / "mask.tif", tmp_path / "o.png")
+    assert code == 1 and "cannot colorize a boolean image" in err
+
+
 def test_colour_models_without_lightness_are_one_line(tmp_path, gray, capsys):
     lab = np.dstack([gray, gray, gray])
     tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")

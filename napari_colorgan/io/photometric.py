@@ -48,6 +48,8 @@ def tiff_colours(path: str | os.PathLike, page: Any, array: Any) -> Any:
     if photometric in (MINISBLACK, RGB):
         return array
     if photometric == MINISWHITE:
+        if array.dtype == bool:  # bilevel: a set bit is black
+            return ~array
         if array.dtype.kind != "u":
             raise ValueError(f"{name} is white-is-zero with {array.dtype} samples; save it "
                              "as black-is-zero (MinIsBlack)")  # fmt: skip
