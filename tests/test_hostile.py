@@ -645,7 +645,7 @@ def test_evaluate_scales_integer_truth(gray):
         evaluate(pred, truth.astype(np.float32))
 
 
-def test_boolean_layer_is_a_notification_in_the_widget(make_napari_viewer):
+def test_boolean_layer_is_a_notification_in_the_widget(make_napari_viewer, qtbot):
     from napari.utils.notifications import notification_manager
 
     from napari_colorgan._widget import ColorizeWidget, State
@@ -655,6 +655,7 @@ def test_boolean_layer_is_a_notification_in_the_widget(make_napari_viewer):
     widget = ColorizeWidget(viewer)
     widget._image.value = layer
     widget.start()  # raised TypeError from the intensity statistics
+    qtbot.waitUntil(lambda: widget.state is not State.RUNNING, timeout=60_000)  # a worker
     assert widget.state is State.FAILED and len(viewer.layers) == 1
     assert "cannot colorize a boolean image" in notification_manager.records[-1].message
 
