@@ -135,7 +135,7 @@ draw = (lambda i: sampler.batch(i, config.batch)) if hasattr(sampler, "batch") e
     lambda i: sampler.sample(config.batch))
 draw(0)
 times = []
-for i in range(rounds * 4):
+for i in range(rounds * 10):
     s = time.perf_counter(); draw(i + 1); times.append(time.perf_counter() - s)
 trainer.train_step()
 steps = []
@@ -185,7 +185,7 @@ def main() -> None:
                   f"{r['best']:.2f} |", flush=True)
     if not args.recipes:
         return
-    print(f"\nshipped recipes, 1 thread, best of {args.rounds} steps, {4 * args.rounds} batches")
+    print(f"\nshipped recipes, 1 thread, best of {args.rounds} steps, {10 * args.rounds} batches")
     print("| recipe | code | open s | sampler batches/s | train steps/s | peak RSS MB |")
     print("|---|---|---:|---:|---:|---:|")
     for recipe in args.recipes:
