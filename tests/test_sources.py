@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import skimage.color
 import skimage.data
 import tifffile
 import torch
@@ -294,3 +295,17 @@ def test_training_never_reads_a_large_image_whole(ihc, tmp_path):
     whole = big.data[: 3072].size
     assert max(big.sizes) <= 1024 * 768 * 3 < whole / 10  # the overview, stride 4
     assert sum(big.sizes) < whole / 6  # the overview twice (mask, chroma) and 2 x 2 patches
+
+
+def test_translate_mode_learns_the_rgb_of_a_pair(ihc):
+    """In translate mode the target is the colour image's RGB and the input its stain."""
+    from napari_colorgan.color import lab_to_rgb
+
+    stain = skimage.color.rgb2hed(ihc)[..., 0].astype(np.float32)
+    (pair,), _ = open_entry({"source": ihc, "input": stain})
+    trainer = Trainer(_tiny(mode="translate", adv=0.0, fm=0.0), [pair])
+    b = trainer.sampler.batch(0, 2)
+    target = trainer._target(b.L, b.ab)
+    rgb, _ = trainer.sampler.crops(2)
+    torch.testing.assert_close(target, rgb, atol=2e-3, rtol=0)  # the truth's own colour
+    assert np.isfinite(trainer.train_step()["l1"])
