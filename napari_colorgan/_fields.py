@@ -1,10 +1,17 @@
-"""Fields both dock widgets share: the device list and the model choice."""
+"""What both dock widgets share: the device list, the model choice, the mark of our results."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from magicgui.widgets import ComboBox, FileEdit
+
+RESULT_KEY = "napari-colorgan"  # a layer's metadata key: the layer is a result of ours
+
+
+def is_result(layer) -> bool:
+    """True for a layer this plugin made (a colourisation is not colour truth)."""
+    return RESULT_KEY in layer.metadata
 
 
 def available_devices() -> list[str]:

@@ -19,9 +19,8 @@ from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QWidget
 
-from ._fields import ModelChoice, available_devices
+from ._fields import ModelChoice, available_devices, is_result
 from ._runs import State, WorkerWidget
-from ._widget import OURS
 
 if TYPE_CHECKING:
     import napari
@@ -124,8 +123,7 @@ class FinetuneWidget(WorkerWidget):
         return [
             layer
             for layer in self._viewer.layers
-            if isinstance(layer, Image) and layer.rgb and layer.ndim == 2
-            and OURS not in layer.metadata
+            if isinstance(layer, Image) and layer.rgb and layer.ndim == 2 and not is_result(layer)
         ]
 
     def reset_choices(self, *_):

@@ -17,16 +17,18 @@ from typing import Any
 
 import numpy as np
 
-KEPT = 4  # planes kept in memory (a 4096 x 4096 colour plane is 200 MB)
+from .io.scaling import to_dtype
+
+KEPT = 8  # planes kept in memory (a 4096 x 4096 colour plane is 50 MB)
 
 
 class LivePlanes:
-    """A lazy ``(..., Y, X, 3)`` colour stack that never makes its reader wait.
+    """A lazy ``(..., Y, X, 3)`` uint8 colour stack that never makes its reader wait.
 
     Parameters
     ----------
     rgb : dask.array.Array
-        The lazy colourisation (one chunk per plane on leading axes).
+        The lazy float colourisation in [0, 1] (one chunk per plane on leading axes).
     on_ready : callable
         Called with no argument on napari's main thread when a plane is ready.
     on_error : callable
@@ -37,9 +39,8 @@ class LivePlanes:
         from superqt.utils import ensure_main_thread
 
         self.rgb = rgb
-        self.shape, self.dtype, self.ndim = tuple(rgb.shape), np.dtype(np.float32), rgb.ndim
-        self._blank = np.zeros(self.shape[-3:], np.float32)
-        self._blank.flags.writeable = False
+        self.shape, self.dtype, self.ndim = tuple(rgb.shape), np.dtype(np.uint8), rgb.ndim
+        self._blank = np.broadcast_to(np.uint8(0), self.shape[-3:])  # black, no memory
         self._ready: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._queued: set[tuple[int, ...]] = set()
         self._failed = False
@@ -57,9 +58,9 @@ class LivePlanes:
         lead, rest = key[: self.ndim - 3], key[self.ndim - 3 :]
         axes = [range(n)[k] if isinstance(k, slice) else [int(k)] for k, n in zip(lead, self.shape)]
         planes = [self.plane(index)[rest] for index in product(*axes)]
-        if all(not isinstance(k, slice) for k in lead):
-            return planes[0]
         sizes = [len(a) for a, k in zip(axes, lead) if isinstance(k, slice)]
+        if len(planes) == 1:  # napari's usual request, a slice one plane thick: no copy
+            return planes[0].reshape(*sizes, *planes[0].shape)
         return np.stack(planes).reshape(*sizes, *planes[0].shape)
 
     def plane(self, index: tuple[int, ...]) -> np.ndarray:
@@ -87,7 +88,9 @@ class LivePlanes:
 
     def _compute(self, index: tuple[int, ...]) -> None:
         try:
-            plane = np.asarray(self.rgb[index].compute(scheduler="threads"), np.float32)
+            # one thread, as a worker colourises a slice: dask threads beside torch's own
+            # would leave napari's event loop no core to run on
+            plane = to_dtype(self.rgb[index].compute(scheduler="synchronous"), "uint8")
         except Exception as err:  # shown once on the main thread; the layer stays black
             with self._lock:
                 first, self._failed = not self._failed, True

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Label, RadioButtons, SpinBox, create_widget
 
-from ._fields import ModelChoice, available_devices
+from ._fields import RESULT_KEY, ModelChoice, available_devices
 from ._geometry import CURRENT_SLICE, LIVE, SCOPES, choose_plane, describe, hints_on, placement
 from ._runs import State, WorkerWidget
 from ._settings import ColorizeSettings, load_settings, save_settings, settings_path
@@ -34,7 +34,6 @@ PRECISIONS = (
     ("bfloat16", "bfloat16"),
 )
 INVALID = "border: 2px solid #d9534f"  # a field whose value cannot run, as it is typed
-OURS = "napari-colorgan"  # the metadata key that marks a layer as our result
 
 
 class ColorizeWidget(WorkerWidget):
@@ -252,7 +251,7 @@ class ColorizeWidget(WorkerWidget):
         found = self.problems()
         if layer is None or found:
             self.state = State.FAILED
-            why = next(iter(found.values()), "") if layer else "choose a grayscale image layer"
+            why = next(iter(found.values()), "choose a grayscale image layer")
             show_error(f"Colorize: {why}")
             return
         try:
@@ -322,7 +321,7 @@ class ColorizeWidget(WorkerWidget):
 
     def _add(self, run: ColorizeRun, result: ColorizeResult) -> None:
         """Add the result as ``run`` placed it (a hint edit recolours its layer in place)."""
-        viewer, meta = self._viewer, {"metadata": {OURS: {"model": run.model}}}
+        viewer, meta = self._viewer, {"metadata": {RESULT_KEY: {"model": run.model}}}
         colour = {"rgb": True, "contrast_limits": (0, 1), **meta}
         if run.scope == LIVE:
             self._add_live(run, result.rgb, colour)
@@ -347,6 +346,7 @@ class ColorizeWidget(WorkerWidget):
 
         holder = []
         planes = LivePlanes(rgb, lambda: holder[0].refresh(), self._live_failed)
+        colour = {**colour, "contrast_limits": (0, 255)}  # its planes are 8-bit
         holder.append(self._viewer.add_image(planes, name=run.name, **colour, **run.placed))
 
         def removed(event) -> None:

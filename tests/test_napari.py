@@ -309,7 +309,9 @@ def test_editing_a_hint_recolours_the_view(make_napari_viewer, qtbot):
 
 def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    image = viewer.add_image(skimage.data.camera()[:96, :96], name="cam", scale=(2.0, 2.0))
+    image = viewer.add_image(
+        skimage.data.camera()[:96, :96], name="cam", scale=(2.0, 2.0), units=("um", "um")
+    )
     widget = ColorizeWidget(viewer)
     widget._image.value, widget._device.value = image, "cpu"
     widget._model.select("guided")
@@ -320,6 +322,8 @@ def test_samples_add_a_stack_and_an_uncertainty_layer(make_napari_viewer, qtbot)
     spread = viewer.layers["cam [guided, whole] uncertainty"]
     assert samples.data.shape == (3, 96, 96, 3) and tuple(samples.scale) == (1.0, 2.0, 2.0)
     assert spread.data.shape == (96, 96) and spread.colormap.name == "magma"
+    assert [str(u) for u in samples.units] == ["pixel", "micrometer", "micrometer"]
+    assert viewer.layers.extent.units is not None  # consistent: no "inconsistent units" toast
 
 
 @pytest.mark.parametrize(
@@ -447,10 +451,10 @@ def test_an_image_far_from_the_model_warns_once(make_napari_viewer, qtbot, monke
     monkeypatch.setattr(domain, "_warned", set())
     viewer = make_napari_viewer()
     nuclei = tifffile.imread(HE_RGB.parent / "nuclei3d.tif")
-    layer = viewer.add_image(nuclei[16], name="nuclei")
+    layer = viewer.add_image(nuclei, name="nuclei")  # the current slice: z = 16, the middle
     widget = ColorizeWidget(viewer)
     widget._image.value, widget._device.value = layer, "cpu"
-    widget._model.select("histology")
+    widget._model.select("astronomy")  # fluorescence is far from its Hubble fields
     _run(widget, qtbot)  # the check runs in the worker; napari relays its warning
     assert widget.state is State.DONE  # a warning, not a refusal
     warned = [r for r in notification_manager.records if isinstance(r, WarningNotification)]
