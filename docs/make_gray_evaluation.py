@@ -51,13 +51,14 @@ def heldout() -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def score(models: list[str]) -> dict:
+def score(models: list[str], methods: list[str]) -> dict:
     """``{model: {image: {method: {formation: score}}}}`` for the weights installed now."""
     results = {}
     for name, images in heldout().items():
         if name not in models:
             continue
-        nets = {"model": ncg.load_model(name, "cpu"), "l1-unet": shipped_regression(name)}
+        nets = {"model": lambda: ncg.load_model(name, "cpu"), "l1-unet": lambda: shipped_regression(name)}
+        nets = {method: nets[method]() for method in methods}
         results[name] = {}
         for image, rgb in images.items():
             rows = {"gray": {f: chroma_delta_e2000(np.repeat(ncg.to_gray(rgb)[..., None], 3, -1),
@@ -102,14 +103,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", help="score the installed weights under this label")
     parser.add_argument("--models", nargs="+", default=["histology", "astronomy", "general"])
+    parser.add_argument("--methods", nargs="+", default=["model", "l1-unet"])
     parser.add_argument("--table", action="store_true", help="print the markdown tables")
     args = parser.parse_args()
-    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     if args.label:
-        record.setdefault(args.label, {}).update(score(args.models))
+        scores = score(args.models, args.methods)
+        record = json.loads(RECORD.read_text()) if RECORD.exists() else {}  # read late: merge
+        for model, images in scores.items():  # merge down to the methods scored now
+            for image, rows in images.items():
+                record.setdefault(args.label, {}).setdefault(model, {}).setdefault(image, {}).update(rows)
         RECORD.write_text(json.dumps(record, indent=1) + "\n")
     if args.table:
-        print(table(record))
+        print(table(json.loads(RECORD.read_text())))
 
 
 if __name__ == "__main__":

@@ -234,15 +234,18 @@ def test_out_of_domain_warning_is_one_line_naming_the_file(tmp_path, capsys, mon
     """One warning per event: no log line beside it, and in a batch the file's name."""
     from napari_colorgan.models import domain
 
-    src = _two_inputs(tmp_path / "in")
+    src = tmp_path / "in"  # astronomy's own field and a fluorescence plane
+    src.mkdir()
+    tifffile.imwrite(src / "hubble.tif", tifffile.imread(SAMPLES / "hubble_right_uint16.tif"))
+    tifffile.imwrite(src / "nuclei.tif", tifffile.imread(SAMPLES / "nuclei3d.tif")[16])
     monkeypatch.setattr(domain, "_warned", set())
     out = tmp_path / "one.png"
-    assert main(["colorize", str(src / "nuclei.tif"), str(out), "--model", "histology"]) == 0
+    assert main(["colorize", str(src / "nuclei.tif"), str(out), "--model", "astronomy"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "far from" in line]
     assert len(err) == 1 and err[0].startswith("colorgan: warning: this image is far")
     assert "Plugins > ColorGAN > Fine-tune" in err[0]
     monkeypatch.setattr(domain, "_warned", set())
-    args = ["colorize", str(src), str(tmp_path / "batch"), "--model", "histology", "--quiet"]
+    args = ["colorize", str(src), str(tmp_path / "batch"), "--model", "astronomy", "--quiet"]
     assert main([*args, "--suffix", ".png"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "far from" in line]
     assert len(err) == 1 and err[0].startswith("colorgan: warning: nuclei.tif: this image")

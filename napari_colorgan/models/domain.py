@@ -14,7 +14,7 @@ histology and astronomy models separate their held-out images (at most 1.1 and
 histology, retina and Hubble images, scores every real image probed at most 1.9,
 fluorescence included (gray fluorescence resembles its Hubble field), so it does not
 warn on them; it does warn on pixel noise (uniform noise 64 to 256 px a side, seen at
-full resolution: 4.1 to 4.9; tests/test_readme.py measures both).
+full resolution: 5.2 to 6.0; tests/test_readme.py measures both).
 """
 
 from __future__ import annotations
