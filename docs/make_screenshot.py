@@ -32,7 +32,7 @@ def colorize_shot() -> None:
     layer.scale = (0.5, 0.5)  # microns per pixel, kept on the result
     _, widget = viewer.window.add_plugin_dock_widget("napari-colorgan", "Colorize")
     widget._image.value = layer
-    widget._model.value = "histology"
+    widget._model.select("histology")
     widget.start()
     wait(widget)
     layer.visible = False
@@ -51,6 +51,7 @@ def finetune_shot() -> None:
     widget._layers.value = [layer]
     widget._steps.value, widget._patch.value, widget._device.value = 60, 64, "cpu"
     widget._out.value = Path("/tmp") / "my_stain.safetensors"
+    widget._overwrite.value = True  # the last screenshot's model
     widget.start()
     wait(widget)
     viewer.reset_view()
