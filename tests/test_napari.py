@@ -249,6 +249,9 @@ def test_finetune_widget_trains_and_saves_a_model(make_napari_viewer, qtbot, tmp
     model = ncg.load_model(tmp_path / "he.safetensors", device="cpu")
     assert model.provenance["data"] == ["H&E truth"] and model.provenance["steps"] == 4
     assert widget._run.text == "Fine-tune"
+    shown = widget._status.native.text()  # the whole line, wrapped, not its first letter
+    assert shown == f"saved {tmp_path / 'he.safetensors'}" and widget._status.native.wordWrap()
+    assert Path(widget._out.value) != tmp_path / "he.safetensors"  # the next run: a new file
 
 
 def test_finetune_widget_cancel_writes_nothing(make_napari_viewer, qtbot, tmp_path):
