@@ -49,3 +49,28 @@ def test_huge_store_reads_a_bounded_number_of_chunks():
     huge = huge.map_blocks(count, dtype=np.uint16)
     assert intensity_range(huge) == (0.0, 1.0)
     assert 0 < len(reads) <= 4 * (SAMPLE_PIXELS // 256**2)  # a window spans up to 4 chunks
+
+
+def test_an_absurd_store_is_refused_at_once_with_its_size_and_time():
+    import time
+
+    import napari_colorgan as ncg
+
+    absurd = da.zeros((10**9, 10**9), dtype=np.uint16, chunks=(4096, 4096))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"1e\+18 pixels.*years at 1 MP/s.*pyramid level"):
+        ncg.colorize(absurd, "general")
+    assert time.perf_counter() - start < 5  # refused before any read or model load
+
+
+def test_a_huge_store_gives_its_lazy_result_at_once(tmp_path):
+    import time
+
+    import napari_colorgan as ncg
+
+    store = zarr.open(str(tmp_path / "huge.zarr"), mode="w", shape=(100_000, 100_000),
+                      chunks=(1024, 1024), dtype=np.uint16)
+    start = time.perf_counter()
+    lazy = ncg.colorize(store, "general")
+    assert time.perf_counter() - start < 20  # a generous bound: 0.3 s of statistics measured
+    assert lazy.shape == (100_000, 100_000, 3)

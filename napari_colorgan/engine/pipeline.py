@@ -20,6 +20,17 @@ from .settings import Guidance, TileSettings, settings_from
 from .spread import HINT_REACH
 
 
+#: Largest image colorize accepts: 2^50 pixels, two weeks at 1000 MP/s.
+MAX_PIXELS = float(1 << 50)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
 def check_gray(image: Any) -> None:
     """Raise a ValueError naming the problem when ``image`` is not a grayscale array."""
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
@@ -51,6 +62,13 @@ def check_gray(image: Any) -> None:
         )
     if 0 in shape:
         raise ValueError(f"the image is empty (shape {shape})")
+    pixels = float(np.prod(shape, dtype=np.float64))
+    if pixels > MAX_PIXELS:
+        raise ValueError(
+            f"the image has {pixels:.3g} pixels (shape {shape}): about "
+            f"{_duration(pixels / 1e6)} at 1 MP/s (two CPU cores), {_duration(pixels / 1e9)} "
+            "at 1000 MP/s (a fast GPU); colorize a region or a pyramid level of it"
+        )
     if shape[-1] in (3, 4) and len(shape) >= 3 and shape[-2] > 4:
         raise ValueError(
             f"shape {shape} looks like an RGB(A) image, not grayscale: convert it first "
