@@ -90,8 +90,8 @@ def test_bfloat16_stays_close_to_float32(general, L_camera):
     out = Precision("bfloat16", "cpu").forward(general, L_camera)
     assert out.dtype == torch.float32
     diff = (out - plain).abs()
-    assert 0 < diff.max() < 1.0  # a* b* units (range about -110..110): reduced, not wrong
-    assert diff.mean() < 0.08  # 0.064 for the shipped general
+    assert 0 < diff.max() < 1.5  # a* b* units (range about -110..110): 1.39 for the shipped general
+    assert diff.mean() < 0.12  # 0.107 for the shipped general (0.064 before training on varied grays)
 
 
 @pytest.mark.parametrize("name", ["float32", "bfloat16"])

@@ -164,7 +164,7 @@ def test_menu_paths_are_napari_s():
     domain._warned = set()
     try:
         with pytest.warns(domain.DomainWarning) as caught:
-            domain.check_domain(load_model("histology", "cpu"), nuclei, (0.0, 65535.0))
+            domain.check_domain(load_model("astronomy", "cpu"), nuclei, (0.0, 65535.0))
     finally:
         domain._warned = saved
     assert f"Plugins > {plugin} > Fine-tune" in str(caught[0].message)
