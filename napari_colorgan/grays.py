@@ -39,12 +39,16 @@ FORMATIONS = (
 )
 
 _LUMA = np.array([0.2125, 0.7154, 0.0721])  # BT.709, as skimage.color.rgb2gray
+_LUMINANCE = (0.2126729, 0.7151522, 0.0721750)  # relative luminance Y of linear sRGB
 
 
 def _linear(rgb: np.ndarray) -> np.ndarray:
     """sRGB in [0, 1] to linear light."""
-    rgb = np.clip(rgb, 0, 1)
-    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    import torch
+
+    from .color import _srgb_to_linear
+
+    return _srgb_to_linear(torch.from_numpy(np.clip(rgb, 0, 1))).numpy()
 
 
 def _lstar(rgb: np.ndarray) -> np.ndarray:
@@ -97,7 +101,7 @@ def make_gray(rgb: np.ndarray, formation: str = "lstar", *, seed: int = 0) -> np
         return (_lstar(rgb) ** value).astype(np.float32)
     bits = int(value)
     top = 2.0**bits - 1
-    signal = _linear(rgb) @ np.array([0.2126729, 0.7151522, 0.0721750])
+    signal = _linear(rgb) @ np.array(_LUMINANCE)
     offset, gain = 0.03 * top, 0.9 * top  # dark level; a bright field fills 93 %
     if kind == "linear":
         counts = offset + gain * signal
@@ -164,10 +168,11 @@ def random_grays(rgb, lightness, rng, lstar_share: float = 0.35):
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, *shape, generator=rng)
 
+    from .color import _srgb_to_linear, gray_to_lightness, lightness_to_gray
+
     rgb = rgb.double().clamp(0, 1)
-    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    weights = torch.tensor([0.2126729, 0.7151522, 0.0721750], dtype=torch.float64)
-    from .color import gray_to_lightness, lightness_to_gray
+    linear = _srgb_to_linear(rgb)
+    weights = torch.tensor(_LUMINANCE, dtype=torch.float64)
 
     lstar = lightness_to_gray(lightness.double())  # the sRGB gray of the same L*
     # camera channel sensitivities: BT.709 weights jittered, renormalised
