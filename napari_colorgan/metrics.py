@@ -308,8 +308,8 @@ def evaluate(
         ``psnr`` (dB, RGB), ``ssim`` (RGB, mean over channels), ``delta_e2000``
         (mean CIEDE2000), ``delta_e2000_chroma`` (:func:`chroma_delta_e2000`),
         ``colorfulness`` and ``colorfulness_true`` (Hasler-Suesstrunk), their ratio
-        ``colorfulness_ratio``, and ``ab_hist_distance`` (:func:`ab_histogram_distance`, CIELAB units). With
-        ``two_sample``, ``two_sample_accuracy`` and ``two_sample_accuracy_sd``
+        ``colorfulness_ratio``, and ``ab_hist_distance`` (:func:`ab_histogram_distance`,
+        CIELAB units). With ``two_sample``, ``two_sample_accuracy`` and ``two_sample_accuracy_sd``
         (mean and spread over three seeds; 0.5 is indistinguishable).
     """
     from skimage.color import deltaE_ciede2000, rgb2lab
