@@ -3,8 +3,8 @@
 The range is computed once for the whole image (never per tile), so every tile
 and every file chunk is scaled the same way. Its statistics come from a bounded,
 deterministic read (:func:`bounded_sample`): all pixels of an image of up to
-:data:`SAMPLE_PIXELS`, a regular lattice of whole chunks of a larger one, so that
-starting on a store of any size costs the same.
+:data:`SAMPLE_PIXELS`, windows spread over a larger one, so that starting on a
+store of any size costs the same.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def bounded_sample(image: Any, max_pixels: int = SAMPLE_PIXELS) -> np.ndarray:
     numpy.ndarray
         The whole image, or the pixels of square windows of side
         :data:`SAMPLE_WINDOW`, spread evenly over the planes, rows and columns by a
-        quasi-random sequence, flattened. Where they lie depends only on the shape, so an array
-        gives the same sample in memory, as dask (any chunks) or as zarr; a
+        quasi-random sequence, flattened. Where they lie depends only on the shape,
+        so an array gives the same sample in memory, as dask (any chunks) or as zarr; a
         window decodes only the chunks under it, so a store of tens of GB costs a
         few hundred of its chunks.
     """
