@@ -1066,6 +1066,33 @@ def test_a_bad_recipe_is_one_line_naming_file_and_key(tmp_path, capsys, extra, d
     assert not (tmp_path / "logs").exists()  # refused before anything ran
 
 
+@pytest.mark.parametrize(
+    "extra, data, message",
+    [
+        ("steps = -5", "", "steps must be an integer of at least 1, got -5"),
+        ("ema = 2.0", "", "ema must be a number of at least 0 and below 1, got 2.0"),
+        ("augment = { sharpen = 2 }", "", "unknown augment option 'sharpen'"),
+        ("", 'source = "missing.png"', "source missing.png does not exist"),
+        ("steps = = 2", "", "bad.toml: not valid TOML"),
+    ],
+)
+def test_every_reader_of_a_recipe_checks_it_the_same(tmp_path, extra, data, message):
+    """``TrainConfig.from_toml`` (scripts, benchmarks) is ``read_recipe``: it accepted
+    ``steps = -5`` and ``ema = 2.0``, and its TOML errors did not name the file."""
+    from napari_colorgan.train.recipe import read_recipe
+    from napari_colorgan.train.trainer import TrainConfig
+    from napari_colorgan.train.validate import RecipeError
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(_recipe(extra, data))
+    for read in (TrainConfig.from_toml, read_recipe):
+        with pytest.raises(RecipeError) as refused:
+            read(recipe)
+        assert str(refused.value).startswith(str(recipe)) and message in str(refused.value)
+    recipe.write_text(_recipe())
+    assert TrainConfig.from_toml(recipe) == read_recipe(recipe)
+
+
 def test_training_into_a_missing_folder_is_refused_before_training(tmp_path, capsys):
     recipe = tmp_path / "ok.toml"
     recipe.write_text(_recipe())

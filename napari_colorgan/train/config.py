@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.precision import PRECISIONS
@@ -133,15 +133,20 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
-        """Read a config file; unknown keys are an error naming them."""
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-        flat = {**raw.pop("train", {}), **raw}
-        unknown = set(flat) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
-        return cls(**flat)
+        """Read and check a recipe, exactly as ``colorgan train`` does.
+
+        The one reader of recipes is :func:`~.recipe.read_recipe`: every key typed
+        and range-checked (:mod:`.validate`), unknown keys refused, data files and
+        the base checked before any data are read.
+
+        Raises
+        ------
+        RecipeError
+            One line naming the file (a TOML syntax error included), the key and
+            what it may be.
+        FileNotFoundError
+            When the recipe does not exist.
+        """
+        from .recipe import read_recipe
+
+        return read_recipe(path)
