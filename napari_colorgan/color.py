@@ -107,8 +107,8 @@ def lab_to_rgb_in_gamut(
     """Convert L and ab to sRGB in [0, 1], reducing chroma where out of gamut.
 
     Each out-of-gamut pixel keeps its lightness and hue; its chroma is scaled
-    down (bisection) until the colour fits in sRGB. The gray axis always fits,
-    so L is kept exactly, unlike clipping RGB, which changes lightness.
+    down (:func:`fit_chroma`) until the colour fits in sRGB. The gray axis always
+    fits, so L is kept exactly, unlike clipping RGB, which changes lightness.
 
     Parameters
     ----------
@@ -126,20 +126,39 @@ def lab_to_rgb_in_gamut(
     torch.Tensor
         sRGB in [0, 1], 3 channels on ``channel_axis``.
     """
+    ab = fit_chroma(L, ab, steps=steps, channel_axis=channel_axis)
+    rgb = lab_to_rgb(torch.cat((L, ab), dim=channel_axis), channel_axis=channel_axis)
+    return rgb.clamp(0, 1)
+
+
+def fit_chroma(
+    L: torch.Tensor, ab: torch.Tensor, *, steps: int = 12, channel_axis: int = -3
+) -> torch.Tensor:
+    """ab with each out-of-gamut pixel's chroma scaled down until (L, ab) fits in sRGB.
+
+    Hue and lightness are kept; the scale is found by bisection (``steps`` halvings)
+    for the pixels outside alone. Arguments as for :func:`lab_to_rgb_in_gamut`.
+    """
     tol = 1e-5
     L, ab = L.movedim(channel_axis, -1), ab.movedim(channel_axis, -1)
-    rgb = lab_to_rgb(torch.cat((L, ab), dim=-1), channel_axis=-1)
-    outside = ~((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=-1)
-    if bool(outside.any()):  # bisect the chroma scale of the outside pixels only
-        L_out, ab_out = L[outside], ab[outside]
-        lo, hi = torch.zeros_like(L_out), torch.ones_like(L_out)
-        for _ in range(steps):
-            mid = (lo + hi) / 2
-            trial = lab_to_rgb(torch.cat((L_out, ab_out * mid), dim=-1), channel_axis=-1)
-            ok = ((trial >= -tol) & (trial <= 1 + tol)).all(dim=-1, keepdim=True)
-            lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
-        rgb[outside] = lab_to_rgb(torch.cat((L_out, ab_out * lo), dim=-1), channel_axis=-1)
-    return rgb.clamp(0, 1).movedim(-1, channel_axis)
+
+    def fits(scale):
+        rgb = lab_to_rgb(torch.cat((L_out, ab_out * scale), dim=-1), channel_axis=-1)
+        return ((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=-1, keepdim=True)
+
+    L_out, ab_out = L, ab
+    outside = ~fits(1.0)[..., 0]
+    if not bool(outside.any()):
+        return ab.movedim(-1, channel_axis)
+    L_out, ab_out = L.expand_as(ab[..., :1])[outside], ab[outside]
+    lo, hi = torch.zeros_like(L_out), torch.ones_like(L_out)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        ok = fits(mid)
+        lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
+    ab = ab.clone()
+    ab[outside] = ab_out * lo
+    return ab.movedim(-1, channel_axis)
 
 
 def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:

@@ -138,7 +138,7 @@ def _parse(formation: str) -> tuple[str, float]:
     return kind, value
 
 
-def random_grays(rgb, lightness, rng, lstar_share: float = 0.35):
+def random_grays(rgb, lightness, rng, lstar_share: float = 0.35, reference=None):
     """Training inputs: each patch's gray drawn from the family of formations.
 
     Parameters
@@ -151,63 +151,70 @@ def random_grays(rgb, lightness, rng, lstar_share: float = 0.35):
         The sampler's random stream (so that a resumed run draws the same grays).
     lstar_share : float, optional
         Fraction of patches left at exact L*.
+    reference : (torch.Tensor, torch.Tensor), optional
+        ``(N, 3, h, w)`` sRGB and ``(N, 1, h, w)`` L* of a view of each patch's whole
+        image, formed the same way as its patch (same draw, noise of its own): what a
+        whole-image statistic of that gray sees.
 
     Returns
     -------
-    torch.Tensor
+    torch.Tensor or (torch.Tensor, torch.Tensor)
         ``(N, 1, H, W)`` L in [0, 100] that the engine would make of the gray (read
-        as sRGB, :func:`~napari_colorgan.color.gray_to_lightness`). A patch
-        is L*, luma with camera-like channel weights, or linear light, each under a
-        random tone curve, then optionally vignetted, noisy (shot and read noise),
-        quantised and stretched as a global 0.1/99.9 % normalisation would stretch it.
+        as sRGB, :func:`~napari_colorgan.color.gray_to_lightness`), and that of the
+        views when ``reference`` is given. A patch is L*, luma with camera-like
+        channel weights, or linear light, each under a random tone curve, then
+        optionally vignetted, noisy (shot and read noise), quantised and stretched as
+        a global 0.1/99.9 % normalisation would stretch it.
     """
     import torch
+
+    from .color import _srgb_to_linear, gray_to_lightness, lightness_to_gray
 
     n = rgb.shape[0]
 
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, *shape, generator=rng)
 
-    from .color import _srgb_to_linear, gray_to_lightness, lightness_to_gray
-
-    rgb = rgb.double().clamp(0, 1)
-    linear = _srgb_to_linear(rgb)
     weights = torch.tensor(_LUMINANCE, dtype=torch.float64)
-
-    lstar = lightness_to_gray(lightness.double())  # the sRGB gray of the same L*
     # camera channel sensitivities: BT.709 weights jittered, renormalised
     jitter = torch.exp(uniform(-0.5, 0.5, 3)) * weights
     jitter = jitter / jitter.sum(1, keepdim=True)
-    luma = torch.einsum("nchw,nc->nhw", rgb, jitter)[:, None]
-    lin = torch.einsum("nchw,nc->nhw", linear, jitter)[:, None]
     kind = torch.rand(n, generator=rng)
-    base = torch.where(_per(kind < 0.4), lin, torch.where(_per(kind < 0.75), luma, lstar))
     gamma = torch.exp(uniform(np.log(0.5), np.log(2.0), 1, 1, 1))
-    x = base.clamp_min(0) ** gamma
     # vignetting: a radial falloff centred anywhere near the patch
-    h, w = x.shape[-2:]
-    yy = torch.linspace(-1, 1, h, dtype=torch.float64)[:, None]
-    xx = torch.linspace(-1, 1, w, dtype=torch.float64)[None, :]
     cy, cx, s = uniform(-2, 2, 1, 1), uniform(-2, 2, 1, 1), uniform(0, 0.12, 1, 1)
-    x = x * (1 - s[:, None] * ((yy - cy[:, None]) ** 2 + (xx - cx[:, None]) ** 2) / 4)
     # shot noise from a full well of 500 to 20000 electrons, and read noise
     well = torch.exp(uniform(np.log(500), np.log(20000), 1, 1, 1))
-    noisy = x + torch.randn(x.shape, generator=rng, dtype=torch.float64) * (
-        x.clamp_min(0) / well
-    ).sqrt()
-    noisy = noisy + torch.randn(x.shape, generator=rng, dtype=torch.float64) * uniform(
-        0, 0.01, 1, 1, 1
-    )
-    x = torch.where(_per(torch.rand(n, generator=rng) < 0.5), noisy, x)
+    read = uniform(0, 0.01, 1, 1, 1)
+    noisy = _per(torch.rand(n, generator=rng) < 0.5)
     # the stretch of a global percentile normalisation: the patch's range is part of
     # the image's, offset and scaled
-    low = uniform(-0.08, 0.05, 1, 1, 1)
-    high = uniform(0.85, 1.15, 1, 1, 1)
-    x = ((x - low) / (high - low)).clamp(0, 1)
+    low, high = uniform(-0.08, 0.05, 1, 1, 1), uniform(0.85, 1.15, 1, 1, 1)
     levels = 2.0 ** torch.randint(8, 17, (n, 1, 1, 1), generator=rng).double() - 1
-    x = torch.round(x * levels) / levels
     keep = _per(torch.rand(n, generator=rng) < lstar_share)
-    return torch.where(keep, lightness.float(), gray_to_lightness(x).float())
+
+    def form(rgb, lightness):
+        rgb = rgb.double().clamp(0, 1)
+        lstar = lightness_to_gray(lightness.double())  # the sRGB gray of the same L*
+        luma = torch.einsum("nchw,nc->nhw", rgb, jitter)[:, None]
+        lin = torch.einsum("nchw,nc->nhw", _srgb_to_linear(rgb), jitter)[:, None]
+        base = torch.where(_per(kind < 0.4), lin, torch.where(_per(kind < 0.75), luma, lstar))
+        x = base.clamp_min(0) ** gamma
+        h, w = x.shape[-2:]
+        yy = torch.linspace(-1, 1, h, dtype=torch.float64)[:, None]
+        xx = torch.linspace(-1, 1, w, dtype=torch.float64)[None, :]
+        x = x * (1 - s[:, None] * ((yy - cy[:, None]) ** 2 + (xx - cx[:, None]) ** 2) / 4)
+        shot = torch.randn(x.shape, generator=rng, dtype=torch.float64)
+        x_noisy = x + shot * (x.clamp_min(0) / well).sqrt()
+        x_noisy = x_noisy + torch.randn(x.shape, generator=rng, dtype=torch.float64) * read
+        x = torch.where(noisy, x_noisy, x)
+        x = ((x - low) / (high - low)).clamp(0, 1)
+        x = torch.round(x * levels) / levels
+        return torch.where(keep, lightness.float(), gray_to_lightness(x).float())
+
+    if reference is None:
+        return form(rgb, lightness)
+    return form(rgb, lightness), form(*reference)
 
 
 def _per(flags):

@@ -76,7 +76,16 @@ def context_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
 
 
 def image_code(net: ColorModel, image: Any, intensity: tuple[float, float]) -> np.ndarray | None:
-    """A context model's code for ``image`` (float32, ``(K,)``); None for other models."""
+    """What a model reads of the whole ``image`` besides its tiles; None for most models.
+
+    A context model's code (float32, ``(K,)``); a matched model's lookup (float32,
+    ``(2, Q)``: :func:`~napari_colorgan.matching.image_lookup` of the whole image or
+    stack, from a bounded read).
+    """
+    if getattr(net.arch, "matched", False):
+        from ..matching import image_lookup
+
+        return image_lookup(image, intensity, net.reference.cpu().numpy())
     if not getattr(net.arch, "context", 0):
         return None
     view = torch.from_numpy(context_view(image, intensity)).to(model_device(net))

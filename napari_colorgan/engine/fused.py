@@ -78,6 +78,7 @@ class FusedGenerator:
         self, L: torch.Tensor, code: torch.Tensor | None = None, context: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The model's output as float32; the arguments of ``Generator.forward``."""
+        L, context, matched = self.model.match(L, context)
         x = self.model.inputs(L, code).to(torch.bfloat16)
         x = self.stem(x.contiguous(memory_format=torch.channels_last), *_LEAKY)
         skips = []
@@ -96,7 +97,7 @@ class FusedGenerator:
             x_part, skip_part = self.fuse[i]
             x = _residual(skip_part.add(skip, x_part(x)), self.decoders[i])
         out = self.head(F.leaky_relu(x, 0.1, inplace=True))
-        return self.model.outputs(out.float())
+        return self.model.outputs(out.float(), matched)
 
 
 def _blocks(blocks: nn.Sequential) -> list[tuple[_Conv, _Conv]]:

@@ -283,7 +283,7 @@ def _prepare(
     image: Any, model: Any, tiles: TileSettings, normalize: Any
 ) -> tuple[ColorModel, tuple[float, float], np.ndarray | None]:
     """Check the input, load the model, compute the global intensity range and, for a
-    context model, the image code (:func:`~.context.image_code`).
+    context or matched model, what it reads of the whole image (:func:`~.context.image_code`).
 
     A shipped model also checks that the input resembles its training data and
     warns once if not (:func:`~napari_colorgan.models.domain.check_domain`).
@@ -298,8 +298,9 @@ def _prepare(
     net = as_model(model, tiles.device)
     tiles.check_for(net.stride)
     intensity = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
-    check_domain(net, image, intensity)
-    return net, intensity, image_code(net, image, intensity)
+    code = image_code(net, image, intensity)
+    check_domain(net, image, intensity, code if getattr(net.arch, "matched", False) else None)
+    return net, intensity, code
 
 
 def colorize_to_file(

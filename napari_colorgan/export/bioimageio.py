@@ -225,8 +225,30 @@ def _config(bio, generator, name: str):
                 optimizer="torch.optim.Adam" if train else None,
             ),
         ),
-        napari_colorgan={"model": name, **generator.config},
+        napari_colorgan={"model": name, **generator.config, **_reference(generator)},
     )
+
+
+def _reference(generator) -> dict:
+    if not generator.arch.matched:
+        return {}
+    return {"reference": [round(float(v), 4) for v in generator.reference]}
+
+
+def _matched_note(generator) -> list[str]:
+    """What a matched model's input must be: its lookup is of the whole image, not a block."""
+    if not generator.arch.matched:
+        return []
+    return [
+        "This is a *matched* model: it reads lightness matched onto its training data's,",
+        "so that its colour does not depend on how the gray was made. The graph takes `gray`",
+        "matched already (one lookup for the whole image or stack, not per block): the sRGB",
+        "lightness L of the gray, mapped by the image's quantiles onto the 1025 reference",
+        "quantiles `napari_colorgan.reference` of this description, read back as gray",
+        "(`napari_colorgan.matching`); the colour is shown at that lightness. Unmatched input",
+        "gives colours that depend on the gray's tone curve.",
+        "",
+    ]
 
 
 def _loss_summary(train: dict) -> str | None:
@@ -260,6 +282,7 @@ def _documentation(generator, name: str) -> str:
         "graph computes what `napari_colorgan.colorize(gray, normalize='none',",
         "precision='float32')` returns.",
         "",
+        *_matched_note(generator),
         "## Training",
         "",
         f"- recipe: `{provenance.get('recipe', 'unknown')}`, steps: {provenance.get('steps')}, "

@@ -10,7 +10,10 @@ gets what :func:`napari_colorgan.colorize` gives for ``normalize="none"``:
       -> rgb (B, 3, Y, X) in [0, 1]
 
 It has no data-dependent control flow, so tracing it (TorchScript) and the ONNX
-exporter give a graph that works for any batch size, height and width.
+exporter give a graph that works for any batch size, height and width. A matched
+model's lookup is of a whole image, which a graph run block by block does not see:
+its graph takes the gray matched already (:mod:`napari_colorgan.matching`), and its
+description says so.
 """
 
 from __future__ import annotations

@@ -51,8 +51,12 @@ def model_key(net: Any) -> str | None:
     return Path(net.source).stem if getattr(net, "source", None) else None
 
 
-def features(net: Any, gray: np.ndarray) -> np.ndarray:
-    """Bottleneck mean and std per channel for a 2-D gray view in [0, 1]."""
+def features(net: Any, gray: np.ndarray, lookup: np.ndarray | None = None) -> np.ndarray:
+    """Bottleneck mean and std per channel for a 2-D gray view in [0, 1].
+
+    A matched model's view is matched through ``lookup``, its whole image's
+    (:func:`~napari_colorgan.matching.image_lookup`), as its tiles are.
+    """
     import torch
     from skimage.transform import resize
 
@@ -64,19 +68,22 @@ def features(net: Any, gray: np.ndarray) -> np.ndarray:
     view = resize(gray, size, anti_aliasing=f < 1, preserve_range=True).astype(np.float32)
     device = next(net.parameters()).device
     L = gray_to_lightness(torch.from_numpy(view))[None, None].to(device)
+    if lookup is not None:
+        L = net.match(L, torch.from_numpy(lookup))[0]
     with torch.inference_mode():
         bottleneck = net.encode(L)  # a pure method: no hook on a model threads share
     b = bottleneck[0].float().flatten(1)
     return torch.cat([b.mean(1), b.std(1)]).cpu().numpy()
 
 
-def domain_distance(net: Any, gray: np.ndarray) -> float | None:
-    """RMS z-score of a 2-D gray view against the model's training crops; None if unknown."""
+def domain_distance(net: Any, gray: np.ndarray, lookup: np.ndarray | None = None) -> float | None:
+    """RMS z-score of a 2-D gray view (matched through ``lookup``, see :func:`features`)
+    against the model's training crops; None if unknown."""
     stats = domain_stats().get(model_key(net) or "")
     if stats is None:
         return None
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    return float(np.sqrt(np.mean(((features(net, gray) - mean) / std) ** 2)))
+    return float(np.sqrt(np.mean(((features(net, gray, lookup) - mean) / std) ** 2)))
 
 
 def middle_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
@@ -93,10 +100,13 @@ def middle_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
     return to_unit_range(np.asarray(plane), *intensity)
 
 
-def check_domain(net: Any, image: Any, intensity: tuple[float, float]) -> float | None:
+def check_domain(
+    net: Any, image: Any, intensity: tuple[float, float], lookup: np.ndarray | None = None
+) -> float | None:
     """Warn once per model (one :class:`DomainWarning`, no log line) when ``image`` is far off.
 
-    napari shows the warning as a notification, the command line as one line, and a
+    ``lookup`` is a matched model's for the whole image (see :func:`features`; made
+    here when not given). napari shows the warning as a notification, the command line as one line, and a
     batch names the file. Returns the distance (None when
     the model has no recorded statistics).
     """
@@ -105,10 +115,17 @@ def check_domain(net: Any, image: Any, intensity: tuple[float, float]) -> float 
     key = model_key(net)
     if key is None or key in _warned or key not in domain_stats():
         return None
+    if lookup is None and getattr(net.arch, "matched", False):
+        from ..matching import image_lookup
+
+        lookup = image_lookup(image, intensity, net.reference.cpu().numpy())
     view = middle_view(image, intensity)
-    seen = (key, hashlib.blake2b(view.tobytes(), digest_size=16).hexdigest())
+    digest = hashlib.blake2b(view.tobytes(), digest_size=16)
+    if lookup is not None:
+        digest.update(np.ascontiguousarray(lookup).tobytes())
+    seen = (key, digest.hexdigest())
     if seen not in _measured:  # a view already judged (a re-run, a hint edit) costs nothing
-        _measured[seen] = domain_distance(net, view)
+        _measured[seen] = domain_distance(net, view, lookup)
     distance = _measured[seen]
     if distance is None or distance <= DOMAIN_LIMIT:
         return distance

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..color import AB_SCALE
+from ..color import AB_SCALE, fit_chroma
+from ..matching import QUANTILES, apply
 from .contract import ColorModel
 
 MODES = ("colorize", "translate")
@@ -49,6 +50,10 @@ class GeneratorConfig:
         (:mod:`napari_colorgan.engine.context`) and that
         scales and shifts the coarse decoder features (FiLM); every tile gets the
         same code, so tiling stays exact.
+    matched : bool
+        Read lightness matched onto the training data's (:mod:`napari_colorgan.matching`):
+        the weights hold the reference quantiles, and the engine gives every tile the
+        lookup of its whole image in place of a context code (so ``context`` must be 0).
     """
 
     widths: tuple[int, ...] = (16, 32, 64, 96)
@@ -57,6 +62,7 @@ class GeneratorConfig:
     attention: bool = True
     guided: bool = False
     context: int = 0
+    matched: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -65,6 +71,8 @@ class GeneratorConfig:
             raise ValueError(f"widths needs at least two positive levels, got {self.widths}")
         if self.context < 0:
             raise ValueError(f"context must be >= 0, got {self.context}")
+        if self.matched and self.context:
+            raise ValueError("a matched model takes its image's lookup in place of a context code")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -73,7 +81,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
-        names = ("widths", "blocks", "mode", "attention", "guided", "context")
+        names = ("widths", "blocks", "mode", "attention", "guided", "context", "matched")
         known = {k: d[k] for k in names if k in d}
         known["widths"] = tuple(known.get("widths", cls.widths))
         return cls(**known)
@@ -165,6 +173,8 @@ class Generator(nn.Module, ColorModel):
             for layer in self.film:
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
+        if config.matched:  # the training lightness quantiles, filled by the trainer
+            self.register_buffer("reference", torch.zeros(QUANTILES))
 
     HINT_CHANNELS, CODE_SIZE = 3, 5
 
@@ -222,13 +232,20 @@ class Generator(nn.Module, ColorModel):
             A guided model's ``(N, 5)`` or ``(5,)`` colour code (default: none).
         context : torch.Tensor, optional
             A context model's ``(N, K)`` or ``(K,)`` image code from
-            :meth:`image_code` (default: zeros, the model without context).
+            :meth:`image_code` (default: zeros, the model without context); a
+            matched model's ``(2, Q)`` lookup of the whole image
+            (:func:`~napari_colorgan.engine.context.image_code`; default: L is read as
+            matched already, as in training).
 
         Returns
         -------
         torch.Tensor
-            ``(N, 2, H, W)`` ab, or ``(N, 3, H, W)`` sRGB in ``translate`` mode.
+            ``(N, 2, H, W)`` ab, or ``(N, 3, H, W)`` sRGB in ``translate`` mode. A
+            matched model's ab, given a lookup, fit the sRGB gamut at the matched
+            lightness (:func:`~napari_colorgan.color.fit_chroma`): the engine renders
+            them at the input's own lightness.
         """
+        L, context, matched = self.match(L, context)
         x = self.stem(self.inputs(L, code))
         skips = []
         for enc, down in zip(self.encoders, self.downs):
@@ -245,7 +262,7 @@ class Generator(nn.Module, ColorModel):
             w, c = self.fuse[i].weight, x.shape[1]
             fused = F.conv2d(x, w[:, :c]) + F.conv2d(skip, w[:, c:], self.fuse[i].bias)
             x = self.decoders[i](fused)
-        return self.outputs(self.head(F.leaky_relu(x, 0.1, inplace=True)))
+        return self.outputs(self.head(F.leaky_relu(x, 0.1, inplace=True)), matched)
 
     def encode(self, L: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         """The bottleneck features of L: the encoder half of :meth:`forward`, no decoder.
@@ -301,11 +318,25 @@ class Generator(nn.Module, ColorModel):
             x = torch.cat([x, *self._guidance(L, code)], 1)
         return x
 
-    def outputs(self, head: torch.Tensor) -> torch.Tensor:
-        """ab in (-AB_SCALE, AB_SCALE) or sRGB in (0, 1) from the head's raw output."""
-        if self.mode == "colorize":
-            return AB_SCALE * torch.tanh(head / 2)
-        return torch.sigmoid(head)
+    def match(self, L: torch.Tensor, context: torch.Tensor | None):
+        """A matched model's input through its image's lookup (the ``context`` of
+        :meth:`forward`): ``(L, context, matched L)``; other models' as they are, and None."""
+        if not self.arch.matched or context is None:
+            return L, context, None
+        matched = apply(L[:, :1], *context.to(L).reshape(2, -1))
+        return torch.cat([matched, L[:, 1:]], 1), None, matched
+
+    def outputs(self, head: torch.Tensor, matched: torch.Tensor | None = None) -> torch.Tensor:
+        """ab in (-AB_SCALE, AB_SCALE) or sRGB in (0, 1) from the head's raw output; ab
+        that fit the gamut at the ``matched`` lightness, when given."""
+        if self.mode != "colorize":
+            return torch.sigmoid(head)
+        ab = AB_SCALE * torch.tanh(head / 2)
+        if matched is None:
+            return ab
+        # chroma that the lightness it read can hold, whatever lightness it is shown at
+        with torch.autocast(head.device.type, enabled=False):
+            return fit_chroma(matched.float(), ab.float())
 
     def _guidance(self, x: torch.Tensor, code: torch.Tensor | None):
         n, _, h, w = x.shape
@@ -361,6 +392,21 @@ def with_context(generator: Generator, size: int = 16) -> Generator:
     config = GeneratorConfig.from_dict({**generator.arch.to_dict(), "context": size})
     model = Generator(config)
     model.load_state_dict(generator.state_dict(), strict=False)  # all but the new layers
+    model.provenance = dict(generator.provenance)
+    return model
+
+
+def with_matching(generator: Generator, reference) -> Generator:
+    """A matched copy of a trained generator, reading lightness matched onto ``reference``.
+
+    ``reference`` holds the :data:`~napari_colorgan.matching.QUANTILES` training
+    lightness quantiles (:func:`~napari_colorgan.matching.pooled_quantiles`); the
+    copy must be trained on matched inputs before it is of use.
+    """
+    config = GeneratorConfig.from_dict({**generator.arch.to_dict(), "matched": True})
+    model = Generator(config)
+    model.load_state_dict(generator.state_dict(), strict=False)  # all but the reference
+    model.reference.copy_(torch.as_tensor(reference, dtype=torch.float32))
     model.provenance = dict(generator.provenance)
     return model
 

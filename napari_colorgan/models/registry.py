@@ -154,7 +154,7 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, path: Path)
 _MAX_LEVELS, _MAX_WIDTH, _MAX_BLOCKS = 8, 4096, 64
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _MAX_CONTEXT = 256
-_GENERATOR_KEYS = ("widths", "blocks", "mode", "attention", "guided", "context")
+_GENERATOR_KEYS = ("widths", "blocks", "mode", "attention", "guided", "context", "matched")
 _PROBE_LIMIT = 1e4  # |output| a probe may reach: chroma / RGB are of order 1 to 100
 
 
@@ -190,7 +190,7 @@ def _generator_config(meta: dict, path: Path) -> GeneratorConfig:
             f"{path} has an invalid generator config: blocks must be an integer in "
             f"0..{_MAX_BLOCKS}, got {blocks!r}"
         )
-    for flag in ("attention", "guided"):
+    for flag in ("attention", "guided", "matched"):
         if not isinstance(arch.get(flag, False), bool):
             raise WeightsError(
                 f"{path} has an invalid generator config: {flag} must be true or false, "
@@ -282,8 +282,19 @@ def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
     tensors = _load_tensors(path)
     generator = Generator(config)
     _load_state(generator, tensors, _GEN_PREFIX, path)
+    if config.matched:
+        _check_reference(generator.reference, path)
     _probe(generator, path)
     return generator, meta
+
+
+def _check_reference(reference, path: Path) -> None:
+    """A matched model's reference must be lightness quantiles: non-decreasing, in [0, 100]."""
+    if not (bool((reference.diff() >= 0).all()) and 0 <= reference.min() <= reference.max() <= 100):
+        raise WeightsError(
+            f"{path}: its reference lightness is not increasing quantiles in [0, 100] "
+            "(a damaged or hand-edited file); retrain or re-create it"
+        )
 
 
 def _probe(generator: Generator, path: Path) -> None:

@@ -19,8 +19,14 @@ from torch.nn import functional as F
 from ..color import gray_to_lightness, rgb_to_lab
 from ..engine.context import block_view
 from ..io.scaling import to_unit_float
+from ..matching import apply, lookup, pooled_quantiles
 from .sampling import Placement, foreground_mask
 from .sources import Pair, Source, named_image, video_frames
+
+
+MATCH_SIDE = 256
+"""Longest side of the view a training image's lookup comes from (see
+:meth:`PatchSampler.formation_view`)."""
 
 
 def load_source(source: str, *, rows=(0.0, 1.0), cols=(0.0, 1.0), base: Path | None = None):
@@ -182,6 +188,10 @@ class PatchSampler:
     min_foreground : float
         Draw only patches with at least this share of foreground (0: anywhere); the
         mask of each image comes from its low-resolution view, when first needed.
+    reference : numpy.ndarray, optional
+        A matched model's reference quantiles: every input is then matched onto them
+        by the lookup of its own image under the same gray formation
+        (:mod:`napari_colorgan.matching`), as the engine matches a whole input.
     """
 
     def __init__(
@@ -193,6 +203,7 @@ class PatchSampler:
         weights=None,
         views: bool = False,
         min_foreground: float = 0.0,
+        reference=None,
     ):
         self.sources = [
             im if isinstance(im, (Source, Pair)) else Source(im, f"array{tuple(im.shape)}")
@@ -214,6 +225,8 @@ class PatchSampler:
         self.views, self.min_foreground = views, min_foreground
         self._placements: dict[int, Placement] = {}
         self._lightness: dict[int, torch.Tensor] = {}
+        self._formation_views: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.reference = None if reference is None else np.asarray(reference, np.float64)
         self.drawn = 0  # batches drawn by :meth:`sample`
 
     # -- what each image gives once ---------------------------------------------------------
@@ -244,6 +257,27 @@ class PatchSampler:
             self._lightness[i] = L
         return self._lightness[i]
 
+    def formation_view(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image ``i``'s overview, strided to at most :data:`MATCH_SIDE` a side, as
+        ``(1, 3, h, w)`` sRGB (None for a pair) and ``(1, 1, h, w)`` L: what a
+        whole-image statistic of a gray made from it sees."""
+        if i not in self._formation_views:
+            L = self.lightness(i)
+            step = max(1, -(-max(L.shape) // MATCH_SIDE))
+            rgb = None
+            if not isinstance(self.sources[i], Pair):
+                view, _ = self.sources[i].overview()
+                rgb = torch.from_numpy(np.ascontiguousarray(view[::step, ::step, :3]))
+                rgb = rgb.permute(2, 0, 1)[None]
+            self._formation_views[i] = rgb, L[::step, ::step][None, None]
+        return self._formation_views[i]
+
+    def reference_quantiles(self) -> np.ndarray:
+        """The images' pooled L* quantiles, each counted by its sampling weight: a matched
+        model's reference (:func:`~napari_colorgan.matching.pooled_quantiles`)."""
+        views = [self.formation_view(i)[1].numpy() for i in range(len(self.sources))]
+        return pooled_quantiles(views, self.weights.numpy())
+
     # -- batches ----------------------------------------------------------------------------
 
     def batch(self, index: int, n: int, part: slice = slice(None), references: bool = False):
@@ -264,11 +298,11 @@ class PatchSampler:
             cond = torch.stack([L[k] if g is None else g for k, g in enumerate(grays)])
         else:
             cond = L
-        if self.augment == Augment():  # nothing to change: the input is the clean gray
+        if self.augment == Augment() and self.reference is None:  # the clean gray
             inputs = cond
         else:
             inputs = torch.stack([
-                self._augment(c, d["rng"], d["rgb"] if g is None else None)
+                self._augment(c, d["rng"], d["index"], d["rgb"] if g is None else None)
                 for c, d, g in zip(cond, drawn, grays)
             ])
         refs = None
@@ -341,14 +375,25 @@ class PatchSampler:
         return torch.stack([d["rgb"] for d in drawn]), [d["index"] for d in drawn]
 
     def _augment(
-        self, L: torch.Tensor, rng: torch.Generator, rgb: torch.Tensor | None = None
+        self, L: torch.Tensor, rng: torch.Generator, i: int, rgb: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Input-only augmentations of one patch's L ``(1, p, p)``, drawn from its stream."""
+        """Input-only augmentations of one patch's L ``(1, p, p)`` of image ``i``, drawn
+        from its stream; with a reference, matched through its image's lookup first."""
         a = self.augment
+        view = None if self.reference is None else self.formation_view(i)[1]
         if a.formations > 0 and rgb is not None:  # a real pair's gray is left as it is
             from ..grays import random_grays
 
-            L = random_grays(rgb[None], L[None], rng, 1 - a.formations)[0]
+            if view is None:
+                L = random_grays(rgb[None], L[None], rng, 1 - a.formations)[0]
+            else:  # the image's view made the same way: the lookup of that gray
+                L, view = random_grays(
+                    rgb[None], L[None], rng, 1 - a.formations, self.formation_view(i)
+                )
+                L = L[0]
+        if view is not None:
+            xp, fp = (torch.from_numpy(t) for t in lookup(view.numpy(), self.reference))
+            L = apply(L, xp, fp)
         x = L / 100
         if a.gamma != 1.0:
             g = torch.exp((torch.rand((), generator=rng) * 2 - 1) * np.log(a.gamma))

@@ -27,7 +27,14 @@ from ..engine.context import block_view
 from ..engine.precision import Precision, resolve_precision
 from ..guide import lightness_signature
 from ..models.discriminator import DiscriminatorConfig, PatchDiscriminator
-from ..models.generator import SIZES, Generator, GeneratorConfig, with_context, with_guidance
+from ..models.generator import (
+    SIZES,
+    Generator,
+    GeneratorConfig,
+    with_context,
+    with_guidance,
+    with_matching,
+)
 from ..models.registry import load_discriminator, load_generator, pick_device, save_weights
 from . import losses
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -117,8 +124,6 @@ class Trainer:
         G, D = build_networks(c, generator, discriminator)
         self.G = G.to(self.device).train()
         self.D = None if D is None else D.to(self.device).train()
-        self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(0.5, 0.999))
         self.opt_d = None
         if self.D is not None:
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(0.5, 0.999))
@@ -127,6 +132,13 @@ class Trainer:
         self.sampler = PatchSampler(
             images, c.patch, c.seed, augment, weights, views, min_foreground=c.min_foreground
         )
+        if c.match and not self.G.arch.matched:
+            reference = self.sampler.reference_quantiles()
+            self.G = with_matching(self.G, reference).to(self.device).train()
+        if self.G.arch.matched:
+            self.sampler.reference = self.G.reference.cpu().double().numpy()
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(0.5, 0.999))
         self._batches: Iterator[Batch] | None = None
         self.rng = torch.Generator().manual_seed(c.seed + 1)  # WGAN-GP mixing weights
         self.vgg = (
