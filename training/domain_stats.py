@@ -37,6 +37,15 @@ def crops(rgb: np.ndarray, n: int = 4, size: int = 512) -> list[np.ndarray]:
     return out
 
 
+def lookup_of(net, gray: np.ndarray):
+    """A matched model's lookup of a gray in [0, 1] (None for other models)."""
+    from napari_colorgan.matching import image_lookup
+
+    if not net.arch.matched:
+        return None
+    return image_lookup(gray, (0.0, 1.0), net.reference.numpy())
+
+
 def reference(net) -> np.ndarray:
     from napari_colorgan.grays import make_gray
     from napari_colorgan.io.scaling import intensity_range, to_unit_range
@@ -56,7 +65,8 @@ def reference(net) -> np.ndarray:
         for crop in crops(rgb):
             for formation in GRAYS:
                 gray = make_gray(crop, formation)
-                rows.append(features(net, to_unit_range(gray, *intensity_range(gray))))
+                gray = to_unit_range(gray, *intensity_range(gray))
+                rows.append(features(net, gray, lookup_of(net, gray)))
     return np.array(rows)
 
 
@@ -91,7 +101,7 @@ def probe(stats: dict) -> None:
     nets = {m: load_model(m, "cpu") for m in names}
     for label, image in images.items():
         gray = to_unit_range(image, *intensity_range(image, "auto"))
-        cells = [f"{domain_distance(nets[m], gray):.2f}" for m in names]
+        cells = [f"{domain_distance(nets[m], gray, lookup_of(nets[m], gray)):.2f}" for m in names]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

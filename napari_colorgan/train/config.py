@@ -34,6 +34,10 @@ class TrainConfig:
     context: int = 0
     """Size of an image-level context code (0: none); from a base without one, the
     code's layers start at zero (the base's predictions)."""
+    match: bool = False
+    """Train a matched model (:mod:`napari_colorgan.matching`): every input is its image's
+    lightness matched onto the training data's, whatever the gray's tone curve. A
+    base without a reference gets the training images' pooled quantiles."""
     base: str = ""
     """A trained model (name or path) to start from; empty starts from scratch."""
     steps: int = 4000

@@ -71,6 +71,7 @@ def _rules() -> dict[str, tuple[Callable[[Any], bool], str]]:
         "mode": _choice("colorize", "translate"),
         "guided": _boolean(),
         "context": _integer(0, 256),
+        "match": _boolean(),
         "base": _text(),
         "steps": _integer(1),
         "warmup": _integer(0),
