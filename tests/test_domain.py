@@ -45,8 +45,9 @@ def test_in_domain_images_do_not_warn(recwarn):
 
 
 def test_astronomy_warns_on_a_histology_slide():
+    # matched, the astronomy model judges texture alone: 4.5 (it was 9 and more unmatched)
     with pytest.warns(DomainWarning, match="'astronomy'"):
-        assert _check("astronomy", iio.imread(SAMPLES / "he_skin.png")) > 2 * DOMAIN_LIMIT
+        assert _check("astronomy", iio.imread(SAMPLES / "he_skin.png")) > DOMAIN_LIMIT
 
 
 @pytest.mark.parametrize("formation", ["luma", "linear16", "camera12", "gamma0.6"])
@@ -55,9 +56,12 @@ def test_camera_grays_of_a_models_own_domain_do_not_warn(recwarn, formation):
 
     ihc = skimage.data.immunohistochemistry()[256:].astype(np.float32) / 255
     hubble = skimage.data.hubble_deep_field()[:, 600:].astype(np.float32) / 255
+    retina = skimage.data.retina()[700:].astype(np.float32) / 255
     assert _check("histology", make_gray(ihc, formation)) < DOMAIN_LIMIT
     assert _check("astronomy", make_gray(hubble, formation)) < DOMAIN_LIMIT
-    assert _check("astronomy", make_gray(ihc, formation)) > DOMAIN_LIMIT  # another domain
+    # another domain (6.7 to 7.4); matched astronomy puts the IHC half at 3.9 to 4.6 only
+    # (docs/evaluation.md, "Matching"), so it is not the example here
+    assert _check("astronomy", make_gray(retina, formation)) > DOMAIN_LIMIT
 
 
 def test_a_model_without_statistics_is_not_judged(random_generator):
