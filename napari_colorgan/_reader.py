@@ -75,7 +75,7 @@ def _colour_layer(group, multiscale, name: str, path: Path) -> tuple:
     shift = _translation(group)
     if shift and len(shift) == len(multiscale.axes):
         meta["translate"] = [s for i, s in enumerate(shift) if i != channel]
-    units = ome_axis_units(group)
+    units = ome_axis_units(group, path)
     if units and len(units) == len(multiscale.axes):
         meta["units"] = [u or "pixel" for i, (u, _) in enumerate(units) if i != channel]
     meta["axis_labels"] = [a for i, a in enumerate(multiscale.axes) if i != channel]

@@ -1015,6 +1015,69 @@ def test_an_ome_zarr_input_with_a_zero_scale_is_read_without_sizes(tmp_path, gra
     assert read_scale is None and image.shape == gray.shape
 
 
+def _unknown_unit_input(tmp_path, kind, plane):
+    """``plane`` with a pixel size of 0.5 furlong, as OME-XML, ImageJ or OME-Zarr say it."""
+    if kind == "ome":
+        path = tmp_path / "in.ome.tif"
+        sizes = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+        units = {"PhysicalSizeXUnit": "furlong", "PhysicalSizeYUnit": "furlong"}
+        tifffile.imwrite(path, plane, metadata={"axes": "YX", **sizes, **units})
+    elif kind == "imagej":
+        path = tmp_path / "in.tif"
+        tifffile.imwrite(path, plane, imagej=True, resolution=(2, 2), metadata={"unit": "furlong"})
+    else:
+        path = tmp_path / "in.ome.zarr"
+        group = zarr.open_group(path, mode="w")
+        group.create_array("0", data=plane)
+        axes = [{"name": a, "type": "space", "unit": "furlong"} for a in "yx"]
+        scale = [{"type": "scale", "scale": [0.5, 0.5]}]
+        datasets = [{"path": "0", "coordinateTransformations": scale}]
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    return path
+
+
+@pytest.mark.parametrize("kind", ["ome", "imagej", "ngff"])
+def test_an_unknown_unit_is_dropped_with_one_warning_and_the_outputs_read(tmp_path, gray, kind,
+                                                                           capsys):  # fmt: skip
+    """A unit no OME-NGFF name stands for went away silently; an OME-TIFF output then
+    claimed micrometres (OME-XML's unit of a size that names none)."""
+    from napari_colorgan._reader import read_zarr
+    from napari_colorgan.io.ome_zarr import read_multiscale
+    from napari_colorgan.io.units import input_units
+
+    src = _unknown_unit_input(tmp_path, kind, gray[:64, :96])
+    for out in (tmp_path / "out.ome.zarr", tmp_path / "out.ome.tif"):
+        code, err = _cli(capsys, "colorize", src, out, "--tile-size", 96, "--quiet")
+        assert code == 0 and err.count("warning") == 1, err
+        assert f"{src.name}: its unit 'furlong'" in err and "without a unit" in err
+    multiscale = read_multiscale(zarr.open_group(tmp_path / "out.ome.zarr", mode="r"), "out")
+    assert multiscale.scales[0][-2:] == [0.5, 0.5]  # the sizes are kept (c, y, x)
+    axes = dict(zarr.open_group(tmp_path / "out.ome.zarr").attrs)["ome"]["multiscales"][0]["axes"]
+    assert not [a for a in axes if "unit" in a]
+    assert read_zarr(str(tmp_path / "out.ome.zarr"))
+    with tifffile.TiffFile(tmp_path / "out.ome.tif") as tif:
+        assert 'PhysicalSizeXUnit="reference frame"' in tif.ome_metadata
+    assert not any(input_units(tmp_path / "out.ome.tif"))  # no µm, and no warning
+    assert open_image(tmp_path / "out.ome.tif")[1][-2:] == (0.5, 0.5)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_pixel_sizes_without_any_unit_make_an_ome_zarr(tmp_path, gray, capsys):
+    """TIFF resolution tags with ResolutionUnit NONE: sizes, no unit (a TypeError in the
+    OME-Zarr sink; an OME-TIFF output claimed micrometres)."""
+    from napari_colorgan.io.ome_zarr import read_multiscale
+
+    src = tmp_path / "res.tif"
+    tifffile.imwrite(src, gray[:64, :96], resolution=(2, 2), resolutionunit=1)
+    for out in (tmp_path / "o.ome.zarr", tmp_path / "o.ome.tif"):
+        code, err = _cli(capsys, "colorize", src, out, "--tile-size", 96, "--quiet")
+        assert code == 0 and not err, err
+    multiscale = read_multiscale(zarr.open_group(tmp_path / "o.ome.zarr", mode="r"), "o")
+    assert multiscale.scales[0][-2:] == [0.5, 0.5]
+    with tifffile.TiffFile(tmp_path / "o.ome.tif") as tif:
+        assert 'PhysicalSizeX="0.5" PhysicalSizeXUnit="reference frame"' in tif.ome_metadata
+
+
 # ---------------------------------------------------------------- training recipes
 
 

@@ -13,7 +13,12 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 def test_unit_spellings():
     for text in ("µm", "um", "micron", "MICROMETER", "\\u00B5m"):
         assert ngff_unit(text) == "micrometer"
-    assert ngff_unit("nm") == "nanometer" and ngff_unit("parsec") is None
+    assert ngff_unit("nm") == "nanometer" and ngff_unit("furlong") is None
+    # every OME-NGFF name passes; symbols keep their case ("Mm" is not "mm")
+    assert ngff_unit("parsec") == "parsec" and ngff_unit("kilometre") == "kilometer"
+    assert ngff_unit("Mm") == "megameter" and ngff_unit("MM") == "millimeter"
+    assert ngff_unit("ms") == "millisecond" and ome_symbol("millisecond") is None
+    assert ome_symbol("picometer") == "pm" and ome_symbol("parsec") == "pc"
     assert ngff_unit("") is None and ngff_unit(None) is None
     assert ome_symbol("micrometer") == "µm" and ome_symbol(None) is None
 

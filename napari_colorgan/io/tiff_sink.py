@@ -20,7 +20,7 @@ import numpy as np
 from .atomic import atomic_write, partial_path, remove_partials
 from .lock import output_lock
 from .scaling import to_dtype
-from .units import ome_symbol
+from .units import NO_OME_UNIT, ome_symbol
 from .zarr_sink import pyramid, pyramid_depth, write_zarr
 
 TILE = 256
@@ -149,10 +149,11 @@ def _write_tiff(
         metadata.update(PhysicalSizeY=scale[-2], PhysicalSizeX=scale[-1])
         if level0.ndim == 4:
             metadata["PhysicalSizeZ"] = scale[-3]
-    if ome and units and scale is not None:  # a unit without a size says nothing
-        for axis, unit in zip("ZYX"[-len(units) :], units[-3:]):
-            if ome_symbol(unit) and (axis != "Z" or level0.ndim == 4):
-                metadata[f"PhysicalSize{axis}Unit"] = ome_symbol(unit)
+    if ome and scale is not None:  # a unit without a size says nothing
+        named = units or (None,) * len(scale)
+        for axis, unit in zip("ZYX"[-len(named) :], named[-3:]):
+            if axis != "Z" or level0.ndim == 4:  # a size without a unit would read as µm
+                metadata[f"PhysicalSize{axis}Unit"] = ome_symbol(unit) or NO_OME_UNIT
     if ome and description:
         metadata["Description"] = description
     with atomic_write(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=True, ome=ome) as tif:

@@ -531,7 +531,7 @@ def _multiscales(
     """OME-NGFF 0.5 ``multiscales`` metadata (zarr v3) with the input's scale and units."""
     names = OME_AXES[lead]
     axes = [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space")} for n in names]
-    for axis, unit in zip([a for a in axes if a["name"] != "c"], units if scale else ()):
+    for axis, unit in zip([a for a in axes if a["name"] != "c"], (scale and units) or ()):
         if unit:
             axis["unit"] = unit
     base = list(scale) if scale is not None else [1.0] * (lead + 2)
