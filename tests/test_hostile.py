@@ -556,6 +556,85 @@ def test_a_second_writer_is_refused_at_once(tmp_path, gray):
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+# ---------------------------------------------------------------- killed and racing commands
+
+
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory) -> tuple[Path, list[str], Path]:
+    """A 768 x 768 tiled TIFF of the camera man (36 chunks of 128 px), the options, and a
+    folder with an uninterrupted run's outputs (``ref.ome.zarr``, ``ref.tif``)."""
+    folder = tmp_path_factory.mktemp("tiled")
+    src = folder / "tiled.tif"
+    tifffile.imwrite(src, np.tile(skimage.data.camera(), (2, 2))[:768, :768], tile=(128, 128))
+    options = ["--tile-size", "128", "--quiet"]
+    for suffix in (".ome.zarr", ".tif"):
+        assert main(["colorize", str(src), str(folder / f"ref{suffix}"), *options]) == 0
+    return src, options, folder
+
+
+def _command(src, out, options) -> list[str]:
+    return [sys.executable, "-m", "napari_colorgan.cli", "colorize", str(src), str(out), *options]
+
+
+def _same_output(a: Path, b: Path) -> None:
+    """Every array of two outputs (each level of a store or of a pyramidal TIFF) is equal."""
+    if a.is_dir():
+        first, second = zarr.open_group(a, mode="r"), zarr.open_group(b, mode="r")
+        assert sorted(first.array_keys()) == sorted(second.array_keys())
+        for key in first.array_keys():
+            np.testing.assert_array_equal(first[key][:], second[key][:], err_msg=key)
+        assert dict(first.attrs) == dict(second.attrs)
+        return
+    with tifffile.TiffFile(a) as first, tifffile.TiffFile(b) as second:
+        levels = zip(first.series[0].levels, second.series[0].levels, strict=True)
+        for one, other in levels:
+            np.testing.assert_array_equal(one.asarray(), other.asarray())
+
+
+@pytest.mark.parametrize("suffix, writers", [(".ome.zarr", 2), (".tif", 1)])
+def test_a_killed_command_rerun_gives_the_uninterrupted_output(tmp_path, tiled, suffix, writers,
+                                                               capsys, caplog):  # fmt: skip
+    """SIGKILL ``colorgan colorize`` midway (a third of the chunks in its ledger), run the
+    same command again: the output is the uninterrupted run's, every level exactly. Onto
+    the OME-Zarr, two commands start at once: the second is refused in one line. The
+    pyramidal TIFF reads back without tifffile's "invalid shaped series metadata"."""
+    from napari_colorgan.io.atomic import partial_path
+    from napari_colorgan.io.zarr_sink import is_complete
+
+    src, options, references = tiled
+    out = tmp_path / f"out{suffix}"
+    store = out if suffix == ".ome.zarr" else Path(f"{partial_path(out)}.zarr")
+    ledger = store / f"{LEDGER}-0"
+    runs = [
+        subprocess.Popen(_command(src, out, options), stderr=subprocess.PIPE, text=True)
+        for _ in range(writers)
+    ]
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and all(run.poll() in (None, 1) for run in runs):
+            lines = len(ledger.read_text().splitlines()) if ledger.is_file() else 0
+            if lines >= 12 and sum(run.poll() is None for run in runs) == 1:
+                break  # the second writer was refused, the first is a third done
+            time.sleep(0.01)
+    finally:
+        for run in runs:
+            run.kill()
+    errors = [run.communicate(timeout=60)[1] for run in runs]
+    assert sorted(run.returncode for run in runs) == [-9, 1][:writers], errors  # none finished
+    for run, err in zip(runs, errors):
+        if run.returncode == 1:
+            assert err.strip().splitlines() == [
+                f"colorgan: error: {out} is being written by another run (it holds "
+                f".{out.name}.lock); wait for it to finish or write to another path"
+            ]
+    assert 12 <= len(ledger.read_text().splitlines()) < 36 and not is_complete(store)
+    assert main(["colorize", str(src), str(out), *options]) == 0, capsys.readouterr().err
+    caplog.clear()
+    _same_output(references / f"ref{suffix}", out)
+    assert not [r.getMessage() for r in caplog.records if r.name == "tifffile"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 # ---------------------------------------------------------------- shapes and settings
 
 

@@ -168,7 +168,9 @@ def _write_tiff(
                 compression="zlib",
                 subifds=levels if k == 0 else None,
                 subfiletype=1 if k else 0,
-                metadata=metadata if k == 0 else None,
+                # tifffile's shaped description covers no SubIFDs: a plain TIFF's pyramid
+                # would read back with "invalid shaped series metadata or corrupted file"
+                metadata=metadata if k == 0 and (ome or not levels) else None,
                 description=description if k == 0 and not ome else None,
             )
     shutil.rmtree(staging)
