@@ -1111,7 +1111,8 @@ def _unknown_unit_input(tmp_path, kind, plane):
         axes = [{"name": a, "type": "space", "unit": "furlong"} for a in "yx"]
         scale = [{"type": "scale", "scale": [0.5, 0.5]}]
         datasets = [{"path": "0", "coordinateTransformations": scale}]
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+        multiscales = [{"axes": axes, "datasets": datasets}]
+        group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
     return path
 
 

@@ -17,12 +17,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-_PREFIXES = ("yotta", "zetta", "exa", "peta", "tera", "giga", "mega", "kilo", "hecto", "deca",
-             "deci", "centi", "milli", "micro", "nano", "pico", "femto", "atto", "zepto", "yocto")  # fmt: skip
+# the SI prefixes of OME-NGFF's names (it has no decameter)
+_PREFIXES = ("yotta", "zetta", "exa", "peta", "tera", "giga", "mega", "kilo", "hecto", "deci",
+             "centi", "milli", "micro", "nano", "pico", "femto", "atto", "zepto", "yocto")  # fmt: skip
 # every unit OME-NGFF 0.5 allows on a space or time axis
 _NGFF_NAMES = frozenset(
-    [f"{prefix}meter" for prefix in _PREFIXES if prefix != "deca"]
-    + [f"{prefix}second" for prefix in _PREFIXES if prefix != "deca"]
+    [f"{prefix}meter" for prefix in _PREFIXES]
+    + [f"{prefix}second" for prefix in _PREFIXES]
     + ["meter", "second", "angstrom", "foot", "inch", "mile", "parsec", "yard"]
     + ["minute", "hour", "day"]
 )
