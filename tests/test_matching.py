@@ -135,3 +135,15 @@ def test_shipped_astronomy_colour_survives_the_tone_curve(hubble):
     for formation in ("linear14", "gamma0.7", "gamma1.4", "camera16"):
         score = chroma_delta_e2000(ncg.colorize(make_gray(hubble, formation, seed=3), net), hubble)
         assert score <= 1.15 * exact + 0.2 and score < gray, formation
+
+
+def test_a_matched_output_records_its_lookup_and_equals_colorize(matched, tmp_path):
+    import zarr
+
+    gray = make_gray(skimage.data.astronaut()[:96, :128].astype(np.float32) / 255, "linear16")
+    out = ncg.colorize_to_file(gray, tmp_path / "m.ome.zarr", matched, dtype="float32",
+                               precision="float32")
+    group = zarr.open_group(str(out), mode="r")
+    assert len(group.attrs["colorgan"]["lookup"]) == 32  # a digest, not 2 x 1025 numbers
+    stored = np.moveaxis(np.asarray(group["0"]), 0, -1)
+    np.testing.assert_allclose(stored, ncg.colorize(gray, matched, precision="float32"), atol=1e-5)
