@@ -34,8 +34,9 @@ class ColorizeRun:
     image : array-like
         The layer level that ``plane`` reads (numpy, dask or zarr; not yet read).
     statistics : array-like
-        What the intensity range comes from: the whole layer, or a multiscale
-        layer's coarsest level; the same for a slice, the whole layer and live.
+        What the intensity range (and a matched model's lookup) comes from: the whole
+        layer, or a multiscale layer's coarsest level; the same for a slice, the whole
+        layer and live.
     plane : Plane
         Which part of ``image`` is colourised (:func:`~._geometry.choose_plane`).
     scope : {"current slice", "whole layer", "live"}
@@ -114,8 +115,11 @@ def colorize_job(run: ColorizeRun) -> Generator[Progress, None, ColorizeResult]:
     yield Progress("model", 3, steps)
     if run.scope == LIVE:
         lazy = as_dask(image) if is_lazy(image) else _planes(image)
-        return ColorizeResult(colorize_with(lazy, net, run.tiles, guidance, normalize=normalize))
-    rgb = yield from colorize_steps(image, net, run.tiles, guidance, normalize)
+        whole = run.statistics  # a matched model's lookup: the same as for a slice
+        return ColorizeResult(
+            colorize_with(lazy, net, run.tiles, guidance, normalize=normalize, whole=whole)
+        )
+    rgb = yield from colorize_steps(image, net, run.tiles, guidance, normalize, run.statistics)
     if run.samples is None:
         return ColorizeResult(np.reshape(rgb, result_shape(run.plane, rgb.shape)))
     from .guide import chroma_uncertainty

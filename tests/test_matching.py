@@ -147,3 +147,19 @@ def test_a_matched_output_records_its_lookup_and_equals_colorize(matched, tmp_pa
     assert len(group.attrs["colorgan"]["lookup"]) == 32  # a digest, not 2 x 1025 numbers
     stored = np.moveaxis(np.asarray(group["0"]), 0, -1)
     np.testing.assert_allclose(stored, ncg.colorize(gray, matched, precision="float32"), atol=1e-5)
+
+
+def test_a_plane_of_a_stack_gets_the_colours_it_has_in_the_whole_stack(matched):
+    from napari_colorgan.engine.pipeline import colorize_with
+    from napari_colorgan.engine.settings import TileSettings
+
+    plane = make_gray(skimage.data.astronaut()[:96, :96].astype(np.float32) / 255, "linear12")
+    stack = np.stack([plane // 4, plane, np.minimum(plane.astype(np.int64) * 2, 4095)])
+    stack = stack.astype(np.uint16)
+    tiles = TileSettings(precision="float32")
+    intensity = intensity_range(stack)
+    whole = colorize_with(stack, matched, tiles, normalize=intensity)
+    alone = colorize_with(stack[1], matched, tiles, normalize=intensity)
+    part = colorize_with(stack[1], matched, tiles, normalize=intensity, whole=stack)
+    np.testing.assert_allclose(part, whole[1], atol=1e-5)
+    assert np.abs(alone - whole[1]).max() > 1e-3  # its own lookup would differ

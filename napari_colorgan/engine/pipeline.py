@@ -216,23 +216,25 @@ def colorize_with(
     *,
     normalize: Any = "auto",
     progress: bool = False,
+    whole: Any = None,
 ) -> Any:
     """:func:`colorize` with its settings already built: the one implementation.
 
     A dask or zarr ``image`` gives a lazy result (one task per chunk); any other
-    array runs :func:`colorize_steps` to its end.
+    array runs :func:`colorize_steps` to its end. ``whole``: as for
+    :func:`colorize_steps`.
     """
     from .lazy import colorize_lazy, is_lazy
 
     guidance = guidance or Guidance()
     if not is_lazy(image):
-        return drive(colorize_steps(image, model, tiles, guidance, normalize), progress)
+        return drive(colorize_steps(image, model, tiles, guidance, normalize, whole), progress)
     if guidance.per_plane:
         raise ValueError("hints, samples and temporal need an in-memory array")
     if tiles.blend != "none":
         raise ValueError(f"blend={tiles.blend!r} needs a numpy array; lazy results are exact tiles")
     image = one_gray(image)
-    net, intensity, context = _prepare(image, pick_model(model, guidance), tiles, normalize)
+    net, intensity, context = _prepare(image, pick_model(model, guidance), tiles, normalize, whole)
     code = palette_code(net, guidance.reference)
     return colorize_lazy(image, net, intensity, tiles, code=code, context=context)
 
@@ -257,16 +259,20 @@ def colorize_steps(
     tiles: TileSettings,
     guidance: Guidance,
     normalize: Any = "auto",
+    whole: Any = None,
 ) -> Generator[Progress, None, Any]:
     """The in-memory colourisation, a generator of tile progress returning the colour.
 
     The napari widget runs this in a worker thread with the settings it read.
+    ``whole`` is the image or stack that ``image`` is a part of (a layer whose current
+    plane alone is colourised): a matched model's lookup comes from it, so a plane
+    gets the colours it has in the whole stack.
     """
     model = pick_model(model, guidance)
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     image = one_gray(image)
-    net, intensity, context = _prepare(image, model, tiles, normalize)
+    net, intensity, context = _prepare(image, model, tiles, normalize, whole)
     warn_nonfinite(image)
     if guidance.is_empty:
         return staged(run_planes(image, net, intensity, tiles, context=context), "tile")
@@ -281,7 +287,7 @@ def pick_model(model: Any, guidance: Guidance) -> Any:
 
 
 def _prepare(
-    image: Any, model: Any, tiles: TileSettings, normalize: Any
+    image: Any, model: Any, tiles: TileSettings, normalize: Any, whole: Any = None
 ) -> tuple[ColorModel, tuple[float, float], np.ndarray | None]:
     """Check the input, load the model, compute the global intensity range and, for a
     context or matched model, what it reads of the whole image (:func:`~.context.image_code`).
@@ -299,7 +305,7 @@ def _prepare(
     net = as_model(model, tiles.device)
     tiles.check_for(net.stride)
     intensity = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
-    code = image_code(net, image, intensity)
+    code = image_code(net, image if whole is None else whole, intensity)
     check_domain(net, image, intensity, code if getattr(net.arch, "matched", False) else None)
     return net, intensity, code
 
@@ -465,8 +471,8 @@ def _record(
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
     if context is not None and getattr(net.arch, "matched", False):  # the same lookup
-        digest = hashlib.blake2b(np.ascontiguousarray(context, np.float32).tobytes(), digest_size=16)
-        attrs["lookup"] = digest.hexdigest()
+        lookup = np.ascontiguousarray(context, np.float32).tobytes()
+        attrs["lookup"] = hashlib.blake2b(lookup, digest_size=16).hexdigest()
     elif context is not None:  # and the same image code
         attrs["context_code"] = [round(float(v), 6) for v in context]
     return attrs

@@ -106,9 +106,9 @@ def check_domain(
     """Warn once per model (one :class:`DomainWarning`, no log line) when ``image`` is far off.
 
     ``lookup`` is a matched model's for the whole image (see :func:`features`; made
-    here when not given). napari shows the warning as a notification, the command line as one line, and a
-    batch names the file. Returns the distance (None when
-    the model has no recorded statistics).
+    here when not given). napari shows the warning as a notification, the command
+    line as one line, and a batch names the file. Returns the distance (None when the
+    model has no recorded statistics).
     """
     import hashlib
 
