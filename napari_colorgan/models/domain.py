@@ -9,12 +9,12 @@ the root-mean-square z-score against them; above :data:`DOMAIN_LIMIT` the model
 warns once per process, with fine-tuning as the remedy.
 
 Measured (``python training/domain_stats.py --probe``, docs/benchmarks.md): the
-histology and astronomy models separate their held-out images (at most 1.1 and
-2.9) from other domains (2.4 to 69); the general model, trained on natural,
-histology, retina and Hubble images, scores every real image probed at most 1.9,
-fluorescence included (gray fluorescence resembles its Hubble field), so it does not
-warn on them; it does warn on pixel noise (uniform noise 64 to 256 px a side, seen at
-full resolution: 5.2 to 6.0; tests/test_readme.py measures both).
+matched astronomy model, whose features are of the matched view and so of texture
+alone, puts its held-out field at 2.5 and other domains at 3.4 (cell) to 9.6 (camera),
+IHC at 3.9 to 4.6 under the gray formations; the stage-2 histology and general models,
+trained under varied grays, score every real image probed at most 2.4 and do not warn
+on other domains; general warns on pixel noise (uniform noise 64 to 256 px a side, seen
+at full resolution: 5.2 to 6.0; tests/test_readme.py measures it).
 """
 
 from __future__ import annotations
