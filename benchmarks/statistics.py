@@ -4,7 +4,10 @@
 
 Prints, per input, the seconds ``intensity_range`` takes with today's bounded read
 (:func:`napari_colorgan.io.scaling.bounded_sample`) and with the full pass of an
-earlier commit's scaling module, side by side in one run, and the two ranges.
+earlier commit's scaling module, side by side in one run, and the two ranges; then the
+seconds a matched model's lookup takes (:func:`napari_colorgan.matching.image_lookup`,
+quantiles of the raw sample, then 1025 values converted) against converting every
+sampled pixel to lightness first.
 """
 
 import argparse
@@ -20,7 +23,7 @@ import numpy as np
 import skimage.data
 import zarr
 
-from napari_colorgan.io.scaling import intensity_range
+from napari_colorgan.io.scaling import bounded_sample, intensity_range, to_unit_range
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +77,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     old = old_scaling(args.old_commit)
+    lookups = []
     print("| input | bounded s | range | full pass s | range |")
     print("| --- | ---: | --- | ---: | --- |")
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,6 +91,31 @@ def main() -> None:
                 old_cells = "not run (too large) | -"
             new_cells = f"{t_new:.2f} | ({r_new[0]:g}, {r_new[1]:g})"
             print(f"| {name} | {new_cells} | {old_cells} |", flush=True)
+            lookups.append((name, *lookup_times(image, r_new)))
+    print()
+    print("| input | lookup s | every pixel converted s |")
+    print("| --- | ---: | ---: |")
+    for name, fast, slow in lookups:
+        print(f"| {name} | {fast:.2f} | {slow:.2f} |")
+
+
+def lookup_times(image, intensity) -> tuple[float, float]:
+    """Seconds of a matched model's lookup, and of the same from every converted pixel."""
+    import torch
+
+    from napari_colorgan.color import gray_to_lightness
+    from napari_colorgan.matching import image_lookup, lookup
+    from napari_colorgan.models.registry import load_model
+
+    reference = load_model("astronomy", "cpu").reference.numpy()
+    fast, _ = timed(image_lookup, image, intensity, reference)
+
+    def converted():
+        gray = torch.from_numpy(to_unit_range(bounded_sample(image), *intensity))
+        return lookup(gray_to_lightness(gray).numpy(), reference)
+
+    slow, _ = timed(converted)
+    return fast, slow
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ import napari_colorgan as ncg
 from napari_colorgan.models.generator import with_matching
 from napari_colorgan.models.registry import load_discriminator, save_weights
 from napari_colorgan.train.data import PatchSampler
-from napari_colorgan.train.recipe import read_recipe
+from napari_colorgan.train.evaluate import evaluate_model, format_table
+from napari_colorgan.train.recipe import heldout_images, read_recipe
 from napari_colorgan.train.sources import open_images
 
 
@@ -36,9 +37,15 @@ def main() -> None:
     sampler = PatchSampler(images, config.patch, weights=weights)
     net = ncg.load_model(args.base, "cpu")
     matched = with_matching(net, sampler.reference_quantiles())
+    # held-out metrics of the matched model, as a training run records its own
+    heldout = heldout_images(config.heldout, args.recipe.parent)
+    results = evaluate_model(matched.eval(), heldout, mean_ab=net.provenance.get("mean_ab"))
+    print(format_table(results))
     matched.provenance = {
         **net.provenance,
         "matched": {"reference": str(args.recipe), "base": Path(str(args.base)).name},
+        "heldout_metrics": {k: v["model"] for k, v in results.items()},
+        "heldout_baselines": {k: {m: v[m] for m in v if m != "model"} for k, v in results.items()},
     }
     discriminator = load_discriminator(args.base)  # kept for later fine-tuning
     save_weights(args.out, matched, discriminator=discriminator, provenance=matched.provenance)

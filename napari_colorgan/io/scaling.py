@@ -113,7 +113,7 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
         sample = bounded_sample(image)
         if normalize == "auto" and sample.dtype.kind == "f" and _within_unit(sample):
             return 0.0, 1.0
-        low, high = _global_percentiles(sample, (0.1, 99.9))
+        low, high = (float(v) for v in percentiles(sample, (0.1, 99.9)))
     else:
         try:
             low, high = (float(v) for v in normalize)
@@ -136,26 +136,24 @@ def _within_unit(values: np.ndarray) -> bool:
     return finite.size > 0 and bool(finite.min() >= 0 and finite.max() <= 1)
 
 
-def _global_percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:
-    """Percentiles of the finite values (integers of up to 16 bits by a histogram)."""
+def percentiles(values: np.ndarray, q) -> np.ndarray:
+    """Percentiles ``q`` (0 to 100) of the finite values, as ``np.percentile`` (linear
+    interpolation between order statistics); integers of up to 16 bits by a histogram.
+    Evenly spaced from 0 to 1 when there is no finite value."""
+    q = np.asarray(q, dtype=np.float64)
     if values.dtype.kind in "ui" and values.dtype.itemsize <= 2:
         offset = int(np.iinfo(values.dtype).min)
-        counts = np.bincount(values.ravel().astype(np.int64) - offset)
-        cum = np.cumsum(counts)
-        result = []
-        for p in q:  # linear interpolation between order statistics, as np.percentile
-            rank = p / 100 * (cum[-1] - 1)
-            below = int(np.floor(rank))
-            v0 = np.searchsorted(cum, below, side="right")
-            v1 = np.searchsorted(cum, below + 1, side="right")
-            result.append(float(v0 + (rank - below) * (v1 - v0)) + offset)
-        return result[0], result[1]
+        cum = np.cumsum(np.bincount(values.ravel().astype(np.int64) - offset))
+        rank = q / 100 * (cum[-1] - 1)
+        below = np.floor(rank)
+        v0 = np.searchsorted(cum, below, side="right")
+        v1 = np.searchsorted(cum, below + 1, side="right")
+        return v0 + (rank - below) * (v1 - v0) + offset
     if values.dtype.kind not in "ui":
         values = values[np.isfinite(values)]
     if values.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(values, q)
-    return float(low), float(high)
+        return np.linspace(0.0, 1.0, q.size)
+    return np.percentile(values, q)
 
 
 def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
