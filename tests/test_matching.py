@@ -163,3 +163,23 @@ def test_a_plane_of_a_stack_gets_the_colours_it_has_in_the_whole_stack(matched):
     part = colorize_with(stack[1], matched, tiles, normalize=intensity, whole=stack)
     np.testing.assert_allclose(part, whole[1], atol=1e-5)
     assert np.abs(alone - whole[1]).max() > 1e-3  # its own lookup would differ
+
+
+def test_the_export_of_a_matched_model_takes_matched_gray_and_says_so(matched):
+    """The graph has no whole-image lookup in it: a block gives the pixels of the whole
+    (beyond the halo), as bioimage.io's blockwise runners need; its description says
+    that the gray must be matched first."""
+    from napari_colorgan.export.bioimageio import _documentation
+    from napari_colorgan.export.graph import GrayToRGB
+
+    rgb = skimage.data.astronaut()[:256, :256].astype(np.float32) / 255
+    gray = torch.from_numpy(make_gray(rgb, "lstar"))[None, None]
+    graph = GrayToRGB(matched).eval()
+    with torch.inference_mode():
+        whole, block = graph(gray), graph(gray[..., :160, :160])
+    keep = 160 - matched.halo()
+    assert keep >= 64
+    torch.testing.assert_close(block[..., :keep, :keep], whole[..., :keep, :keep],
+                               atol=1e-4, rtol=0)
+    text = _documentation(matched, "m")
+    assert "*matched* model" in text and "`napari_colorgan.reference`" in text
