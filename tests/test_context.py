@@ -128,3 +128,19 @@ def test_the_exported_graph_computes_each_images_code(context_model, ihc_gray, t
         (rgb,) = session.run(None, {"gray": gray[None, None]})
         want = ncg.colorize(gray, context_model, normalize="none", precision="float32")
         assert np.abs(rgb[0].transpose(1, 2, 0) - want).max() < 1e-4
+
+
+def test_a_formed_patch_has_a_view_formed_the_same_way():
+    """Under gray formations a patch's context view is of its image made gray the same
+    way, as the engine's view of a user's camera gray would be: a patch made lighter than
+    its L* has a lighter view, a darker one a darker view."""
+    from napari_colorgan.train.data import Augment
+
+    rgb = skimage.data.immunohistochemistry().astype(np.float32) / 255
+    formed = PatchSampler([rgb], 64, seed=1, views=True, augment=Augment(formations=1.0))
+    exact = PatchSampler([rgb], 64, seed=1, views=True).formation_view(0)[1]
+    b = formed.batch(0, 24)
+    lighter = (b.inputs - b.cond).mean((1, 2, 3))
+    view_lighter = torch.stack([v.mean() for v in b.views]) - exact.mean()
+    agree = (torch.sign(lighter) == torch.sign(view_lighter))[lighter.abs() > 2]
+    assert agree.numel() >= 12 and agree.float().mean() > 0.9

@@ -302,7 +302,7 @@ class PatchSampler:
             inputs = cond
         else:
             inputs = torch.stack([
-                self._augment(c, d["rng"], d["index"], d["rgb"] if g is None else None)
+                self._augment(c, d, d["rgb"] if g is None else None)
                 for c, d, g in zip(cond, drawn, grays)
             ])
         refs = None
@@ -375,23 +375,29 @@ class PatchSampler:
         return torch.stack([d["rgb"] for d in drawn]), [d["index"] for d in drawn]
 
     def _augment(
-        self, L: torch.Tensor, rng: torch.Generator, i: int, rgb: torch.Tensor | None = None
+        self, L: torch.Tensor, d: dict, rgb: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Input-only augmentations of one patch's L ``(1, p, p)`` of image ``i``, drawn
-        from its stream; with a reference, matched through its image's lookup first."""
-        a = self.augment
-        view = None if self.reference is None else self.formation_view(i)[1]
+        """Input-only augmentations of one drawn patch's L ``(1, p, p)`` (``d``, of
+        :meth:`_patch`), from its stream. A gray formation makes the patch's image view
+        the same way: its context view then comes from that view (a whole-image code
+        sees the gray's tone curve), and with a reference the patch is matched through
+        that view's lookup."""
+        a, rng, i = self.augment, d["rng"], d["index"]
+        view = None
         if a.formations > 0 and rgb is not None:  # a real pair's gray is left as it is
             from ..grays import random_grays
 
-            if view is None:
+            if self.reference is None and not self.views:
                 L = random_grays(rgb[None], L[None], rng, 1 - a.formations)[0]
-            else:  # the image's view made the same way: the lookup of that gray
+            else:  # the image's view made the same way
                 L, view = random_grays(
                     rgb[None], L[None], rng, 1 - a.formations, self.formation_view(i)
                 )
                 L = L[0]
-        if view is not None:
+                if self.views:
+                    d["view"] = block_view(view[0, 0])
+        if self.reference is not None:
+            view = self.formation_view(i)[1] if view is None else view
             xp, fp = (torch.from_numpy(t) for t in lookup(view.numpy(), self.reference))
             L = apply(L, xp, fp)
         x = L / 100
