@@ -3,6 +3,7 @@
 Run from the repository root, after ``bash training/fetch_data.sh``:
 
     python docs/make_evaluation.py > docs/evaluation_table.md
+    python docs/make_evaluation.py --models histology    # one model after its retraining
 
 Prints one markdown table per shipped model (the model, gray, the training data's
 mean chroma and the L1-only U-Net of the same size and budget) on colour images
@@ -12,6 +13,7 @@ docs/images/eval_<model>_<image>.png:
 gray input | L1-only U-Net | model | truth.
 """
 
+import argparse
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -66,7 +68,12 @@ def slug(name: str) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="only these models (default: all)")
+    chosen = parser.parse_args().models
     for name, images in heldout().items():
+        if chosen and name not in chosen:
+            continue
         model = ncg.load_model(name, device="cpu")
         regression = shipped_regression(name)
         results = evaluate_model(model, images, regression=regression, two_sample=True)

@@ -3,6 +3,7 @@
 Run from the repository root, after ``bash training/fetch_data.sh``:
 
     python docs/make_gray_evaluation.py --label after      # score the weights in the package
+    python docs/make_gray_evaluation.py --label linear --declare-linear  # cameras as light
     python docs/make_gray_evaluation.py --table            # print the markdown tables
 
 Each held-out colour image is turned to gray by each formation of
@@ -10,7 +11,9 @@ Each held-out colour image is turned to gray by each formation of
 tone curves, a noisy vignetted camera), colourised as a user would (``colorize``
 with its default normalisation) and scored by :func:`napari_colorgan.metrics.
 chroma_delta_e2000`, the prediction's a*b* at the truth's L* (the lightness a
-colourisation keeps from its input is not counted). Scores are kept per label in
+colourisation keeps from its input is not counted). With ``--declare-linear`` the
+camera grays (linear12, linear16, camera12) are colourised with ``normalize="linear"``,
+as a user who knows the camera is linear in light would ask. Scores are kept per label in
 training/logs/gray_evaluation.json, so weights before and after a retraining sit
 side by side.
 """
@@ -40,7 +43,7 @@ def heldout() -> dict[str, dict[str, np.ndarray]]:
     return truths
 
 
-def score(models: list[str], methods: list[str]) -> dict:
+def score(models: list[str], methods: list[str], declare_linear: bool = False) -> dict:
     """``{model: {image: {method: {formation: score}}}}`` for the weights installed now."""
     results = {}
     for name, images in heldout().items():
@@ -58,7 +61,10 @@ def score(models: list[str], methods: list[str]) -> dict:
                 rows[method] = {}
                 for formation in FORMATIONS:
                     gray = make_gray(rgb, formation)
-                    rows[method][formation] = chroma_delta_e2000(ncg.colorize(gray, net), rgb)
+                    camera = formation.startswith(("linear", "camera"))
+                    normalize = "linear" if declare_linear and camera else "auto"
+                    colour = ncg.colorize(gray, net, normalize=normalize)
+                    rows[method][formation] = chroma_delta_e2000(colour, rgb)
                     print(f"{name} | {image} | {method} | {formation}: "
                           f"{rows[method][formation]:.2f}", flush=True)
             results[name][image] = rows
@@ -95,10 +101,12 @@ def main() -> None:
     parser.add_argument("--label", help="score the installed weights under this label")
     parser.add_argument("--models", nargs="+", default=["histology", "astronomy", "general"])
     parser.add_argument("--methods", nargs="+", default=["model", "l1-unet"])
+    parser.add_argument("--declare-linear", action="store_true",
+                        help='colourise the camera grays with normalize="linear"')
     parser.add_argument("--table", action="store_true", help="print the markdown tables")
     args = parser.parse_args()
     if args.label:
-        scores = score(args.models, args.methods)
+        scores = score(args.models, args.methods, args.declare_linear)
         record = json.loads(RECORD.read_text()) if RECORD.exists() else {}  # read late: merge
         for model, images in scores.items():  # merge down to the methods scored now
             kept = record.setdefault(args.label, {}).setdefault(model, {})

@@ -42,6 +42,8 @@ class ColorizeRun:
     scope : {"current slice", "whole layer", "live"}
     model : str
         A shipped model's name or a weights path.
+    normalize : str
+        How the values map to [0, 1] (:func:`~napari_colorgan.io.scaling.intensity_range`).
     tiles : TileSettings
         Tile size, device, precision and render scale.
     hints : tuple or None
@@ -64,6 +66,7 @@ class ColorizeRun:
     plane: Plane
     scope: str
     model: str
+    normalize: str
     tiles: TileSettings
     hints: tuple | None
     hint_reach: int
@@ -103,7 +106,7 @@ def colorize_job(run: ColorizeRun) -> Generator[Progress, None, ColorizeResult]:
     if run.scope != LIVE and (run.plane.index is not None or run.hints or run.samples):
         image = np.asarray(image)  # one plane, or guidance that needs it in memory
     yield Progress("statistics", 1, steps)
-    normalize = intensity_range(run.statistics)
+    normalize = intensity_range(run.statistics, run.normalize)
     yield Progress("model", 2, steps)
     net = as_model(run.model, run.tiles.device)
     guidance = Guidance(

@@ -37,6 +37,9 @@ class ColorizeSettings:
     model : str
         A shipped model's name or a ``.safetensors`` path; the widget's model
         dropdown shows it, a path as a choice of its own.
+    intensity : {"auto", "percentiles", "linear"}
+        How the layer's values map to lightness (``normalize`` of
+        :func:`~napari_colorgan.colorize`); ``"linear"`` for a monochrome camera.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
     tile_size : int
@@ -54,6 +57,7 @@ class ColorizeSettings:
     """
 
     model: str = "general"
+    intensity: str = "auto"
     device: str = "auto"
     tile_size: int = 512
     precision: str = "auto"
@@ -100,6 +104,7 @@ def load_settings(path: Path | None, devices: list[str], models: list[str]) -> C
         return defaults
     valid = {
         "model": lambda v: v in models or Path(v).is_file(),
+        "intensity": lambda v: v in ("auto", "percentiles", "linear"),
         "device": lambda v: v in devices,
         "tile_size": lambda v: 64 <= v <= 8192,
         "precision": lambda v: v in ("auto", "float32", "bfloat16"),

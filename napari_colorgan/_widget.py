@@ -33,6 +33,12 @@ PRECISIONS = (
     ("float32", "float32"),
     ("bfloat16", "bfloat16"),
 )
+# how the layer's values become lightness (io.scaling.intensity_range), as shown
+INTENSITIES = (
+    ("auto (uint8 as it is, else stretched)", "auto"),
+    ("stretched (0.1-99.9 %)", "percentiles"),
+    ("linear camera (stretched, as light)", "linear"),
+)
 INVALID = "border: 2px solid #d9534f"  # a field whose value cannot run, as it is typed
 
 
@@ -57,6 +63,7 @@ class ColorizeWidget(WorkerWidget):
         self._model = ModelChoice("model", "add weights")
         self._about = Label(value="")
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self._intensity = ComboBox(label="intensity", choices=INTENSITIES, value="auto")
         self._tile_size = SpinBox(label="tile size", value=512, min=64, max=8192, step=64)
         self._precision = ComboBox(label="precision", choices=PRECISIONS, value="auto")
         self._render_scale = ComboBox(
@@ -80,6 +87,7 @@ class ColorizeWidget(WorkerWidget):
                 self._model.combo,
                 self._model.picker,
                 self._about,
+                self._intensity,
                 self._device,
                 self._tile_size,
                 self._precision,
@@ -94,6 +102,7 @@ class ColorizeWidget(WorkerWidget):
         )
         self._fields = {
             "model": self._model.combo,
+            "intensity": self._intensity,
             "device": self._device,
             "tile_size": self._tile_size,
             "precision": self._precision,
@@ -297,6 +306,7 @@ class ColorizeWidget(WorkerWidget):
             plane=plane,
             scope=scope,
             model=self.model,
+            normalize=self._intensity.value,
             tiles=TileSettings(
                 tile_size=self._tile_size.value,
                 device=self._device.value,

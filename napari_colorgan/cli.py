@@ -112,7 +112,8 @@ def _add_reading(g: argparse._ArgumentGroup) -> None:
         "--normalize",
         default="auto",
         help="auto (uint8 and floats in [0, 1] as they are, else 0.1-99.9 percentiles), "
-        "percentiles, none (floats already in [0, 1]), or LOW,HIGH",
+        "percentiles, linear (percentiles of a gray linear in light: a monochrome camera), "
+        "none (floats already in [0, 1]), or LOW,HIGH",
     )
     g.add_argument(
         "--from-rgb",
@@ -197,6 +198,11 @@ def _add_evaluate(e: argparse.ArgumentParser) -> None:
         "(BT.709 of the sRGB), linear12 / linear16 (a linear camera), camera12 (with "
         "shot and read noise, offset, vignetting), gammaG (e.g. gamma0.7); models are "
         "then compared by delta_e2000_chroma",
+    )
+    e.add_argument(
+        "--normalize",
+        default="auto",
+        help="as for colorize: linear reads the formed gray as linear in light",
     )
     e.add_argument(
         "--l1-unet",
@@ -326,13 +332,15 @@ _SUBCOMMANDS = {
 
 
 def _normalize_arg(text: str):
-    if text in ("auto", "percentiles", "none"):
+    from .io.scaling import NORMALIZE_MODES
+
+    if text in NORMALIZE_MODES:
         return text
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise ValueError(
-            f"--normalize must be auto, percentiles, none or LOW,HIGH, got {text!r}"
+            f"--normalize must be {', '.join(NORMALIZE_MODES)} or LOW,HIGH, got {text!r}"
         ) from None
     return low, high
 
@@ -438,6 +446,7 @@ def _evaluate(args) -> int:
         regression=regression,
         two_sample=not args.no_two_sample,
         gray=args.gray,
+        normalize=_normalize_arg(args.normalize),
     )
     print(json.dumps(results, indent=1) if args.json else format_table(results))
     return 0

@@ -15,9 +15,13 @@ overview under the same gray formation as the patch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .io.scaling import Intensity
 
 #: Quantiles a reference and a lookup are made of.
 QUANTILES = 1025
@@ -87,7 +91,7 @@ def _onto(q: np.ndarray, reference) -> tuple[np.ndarray, np.ndarray]:
     return xp.astype(np.float32), (sums / counts).astype(np.float32)
 
 
-def image_lookup(image, intensity: tuple[float, float], reference: np.ndarray) -> np.ndarray:
+def image_lookup(image, intensity: Intensity, reference: np.ndarray) -> np.ndarray:
     """The lookup of a whole image or stack onto ``reference``, as one ``(2, Q)`` array.
 
     Parameters
@@ -95,7 +99,7 @@ def image_lookup(image, intensity: tuple[float, float], reference: np.ndarray) -
     image : array-like
         numpy, dask or zarr ``(..., Y, X)``; read by
         :func:`~napari_colorgan.io.scaling.bounded_sample` (whole up to 16 M pixels).
-    intensity : (float, float)
+    intensity : Intensity
         The global range that maps it to [0, 1], as for its tiles.
     reference : numpy.ndarray
         The model's reference quantiles.

@@ -109,6 +109,33 @@ def test_evaluate_json(capsys):
     assert de["model"] < de["gray"] and de["model"] < de["mean-chroma"]
 
 
+
+def test_a_camera_gray_declared_linear_from_the_command_line(tmp_path, capsys):
+    """``--normalize linear`` in colorize and evaluate is the API's normalize="linear"."""
+    import json
+
+    from napari_colorgan.grays import make_gray
+
+    import skimage.data
+
+    rgb = skimage.data.immunohistochemistry()[256:, :320]  # the held-out bottom half
+    truth, src, out = tmp_path / "ihc.png", tmp_path / "cam.tif", tmp_path / "cam_rgb.tif"
+    iio.imwrite(truth, rgb)
+    tifffile.imwrite(src, make_gray(rgb, "linear16"))
+    args = ["colorize", str(src), str(out), "--model", "histology", "--quiet", "--dtype", "uint16"]
+    assert main([*args, "--normalize", "linear"]) == 0
+    expected = ncg.colorize(tifffile.imread(src), "histology", normalize="linear")
+    np.testing.assert_array_equal(tifffile.imread(out), np.rint(expected * 65535))
+    capsys.readouterr()
+    scores = {}
+    for normalize in ("auto", "linear"):
+        args = ["evaluate", str(truth), "--model", "histology", "--gray", "linear16",
+                "--normalize", normalize, "--json", "--no-two-sample"]  # fmt: skip
+        assert main(args) == 0
+        scores[normalize] = json.loads(capsys.readouterr().out)["ihc.png"]["model"]
+    # declared linear, the camera gray colours closer to the truth than read as L*
+    assert scores["linear"]["delta_e2000_chroma"] < scores["auto"]["delta_e2000_chroma"]
+
 def _tiny_recipe(folder, steps: int):
     recipe = folder / "tiny.toml"
     recipe.write_text(

@@ -110,7 +110,7 @@ def test_fits_float_counts_are_stretched_by_percentiles(field_file, deep_field):
     """Counts far outside [0, 1]: the default normalisation uses global percentiles."""
     from napari_colorgan.io.scaling import intensity_range
 
-    low, high = intensity_range(open_fits(field_file), "auto")
+    low, high, _ = intensity_range(open_fits(field_file), "auto")
     np.testing.assert_allclose((low, high), np.percentile(deep_field, (0.1, 99.9)), rtol=0.02)
 
 

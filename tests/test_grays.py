@@ -95,3 +95,39 @@ def test_astronomy_colour_survives_tone_curves():
         for f in FORMATIONS
     }
     assert max(scores.values()) <= 1.15 * scores["lstar"] + 0.2, scores
+
+
+@pytest.mark.parametrize("formation", ["linear12", "camera16"])
+def test_a_camera_gray_declared_linear_is_read_as_the_lightness_it_stands_for(
+    ihc_bottom, formation
+):
+    """``normalize="linear"``: the stretched counts, sRGB-encoded, are the network's gray;
+    on held-out IHC that beats both the default reading and no colour at all."""
+    from napari_colorgan.io.scaling import intensity_range, to_unit_range
+    from napari_colorgan.train.evaluate import gray_baseline
+
+    counts = make_gray(ihc_bottom, formation)
+    low, high, linear = intensity_range(counts, "linear")
+    assert linear and (low, high) == intensity_range(counts, "percentiles")[:2]
+    light = to_unit_range(counts, low, high)
+    encoded = np.where(light > 0.0031308, 1.055 * light ** (1 / 2.4) - 0.055, 12.92 * light)
+    exact = {"model": "histology", "precision": "float32"}
+    declared = ncg.colorize(counts, normalize="linear", **exact)
+    as_gray = ncg.colorize(encoded.astype(np.float32), normalize="none", **exact)
+    np.testing.assert_allclose(declared, as_gray, atol=1e-5)
+    # light from the camera is darker than lightness: the mid-tones come up
+    assert np.median(ncg.to_gray(declared)) > np.median(light) + 0.1
+    score = chroma_delta_e2000(declared, ihc_bottom)
+    assert score < chroma_delta_e2000(ncg.colorize(counts, "histology"), ihc_bottom)
+    assert score < chroma_delta_e2000(gray_baseline(ihc_bottom), ihc_bottom)
+
+
+def test_linear_reading_is_one_mapping_for_tiles_chunks_and_the_whole(ihc_bottom):
+    import dask.array as da
+
+    counts = make_gray(ihc_bottom, "linear16")
+    whole = ncg.colorize(counts, "histology", normalize="linear")
+    tiled = ncg.colorize(counts, "histology", normalize="linear", tile_size=128)
+    lazy = ncg.colorize(da.from_array(counts, chunks=(96, 160)), "histology", normalize="linear")
+    np.testing.assert_allclose(tiled, whole, atol=2e-5)
+    np.testing.assert_allclose(lazy.compute(), whole, atol=2e-5)

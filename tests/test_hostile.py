@@ -1372,3 +1372,16 @@ def test_finetuning_into_a_missing_folder_is_refused_before_training(tmp_path, c
                      "--out", out, "--steps", 2)  # fmt: skip
     assert code == 1 and "output folder does not exist" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_store_read_another_way_is_not_returned(tmp_path, gray):
+    out = tmp_path / "out.ome.zarr"
+    counts = gray.astype(np.uint16) * 200
+    colorize_to_file(counts, out, "general", tile_size=96, normalize="percentiles")
+    with pytest.raises(OutputMismatchError, match="linear_light"):
+        colorize_to_file(counts, out, "general", tile_size=96, normalize="linear")
+    colorize_to_file(counts, out, "general", tile_size=96, normalize="linear", resume=False)
+    np.testing.assert_array_equal(
+        np.moveaxis(_store_pixels(out)["0"], 0, -1),
+        np.rint(ncg.colorize(counts, "general", normalize="linear") * 65535),
+    )

@@ -20,6 +20,7 @@ def _run(stack, scope, **guidance) -> ColorizeRun:
     shape, scale = stack.shape, (1.0, 1.0, 1.0)
     plane = choose_plane([shape], scale, (0, 0, 0), (1.0, 0, 0), scope)
     options = {"hints": None, "hint_reach": 0, "reference": None, "samples": None}
+    options["normalize"] = "auto"
     options.update(guidance)
     return ColorizeRun(
         name="stack",

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.data
+import skimage.io
 
 napari = pytest.importorskip("napari")
 
@@ -65,6 +66,29 @@ def test_colorize_2d_uint8_keeps_scale(make_napari_viewer, qtbot):
     np.testing.assert_allclose(out.translate, (10, 20))
     np.testing.assert_array_equal(layer.data, data)
 
+
+
+def test_a_camera_layer_read_as_linear_light(make_napari_viewer, qtbot, widget_settings):
+    """The intensity field reaches the run: the layer colours as the API's normalize="linear"."""
+    import json
+
+    import napari_colorgan as ncg
+    from napari_colorgan.grays import make_gray
+
+    counts = make_gray(skimage.io.imread(HE_RGB)[:160, :192], "linear12")
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(counts, name="cam")
+    widget = ColorizeWidget(viewer)
+    widget._image.value, widget._device.value = layer, "cpu"
+    widget._intensity.value = "linear"
+    assert json.loads(widget_settings.read_text())["intensity"] == "linear"
+    _run(widget, qtbot)
+    out = np.asarray(viewer.layers["cam [general, whole]"].data, dtype=np.float64)
+    out = out / 255 if out.max() > 1 else out
+    linear = ncg.colorize(counts, "general", normalize="linear", device="cpu")
+    stretched = ncg.colorize(counts, "general", device="cpu")
+    np.testing.assert_allclose(out, linear, atol=1 / 255 + 1e-6)
+    assert np.abs(out - stretched).max() > 0.1
 
 def test_current_slice_of_uint16_stack(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()

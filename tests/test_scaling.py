@@ -18,7 +18,7 @@ def large16() -> np.ndarray:
 
 def test_small_images_are_read_whole(camera):
     assert bounded_sample(camera).shape == camera.shape
-    assert intensity_range(camera.astype(np.uint16)) == tuple(
+    assert intensity_range(camera.astype(np.uint16))[:2] == tuple(
         float(v) for v in np.percentile(camera, (0.1, 99.9))
     )
 
@@ -32,7 +32,7 @@ def test_sample_is_bounded_and_the_same_eagerly_and_lazily(large16, tmp_path):
     store[:] = large16
     for lazy in (da.from_array(large16, chunks=(1000, 333)), store, da.from_zarr(store)):
         np.testing.assert_array_equal(bounded_sample(lazy), eager)
-    low, high = intensity_range(large16)
+    low, high, _ = intensity_range(large16)
     full = np.percentile(large16, (0.1, 99.9))
     assert abs(low - full[0]) < 0.01 * (full[1] - full[0])
     assert abs(high - full[1]) < 0.01 * (full[1] - full[0])
@@ -47,7 +47,7 @@ def test_huge_store_reads_a_bounded_number_of_chunks():
 
     huge = da.zeros((10**6, 10**6), dtype=np.uint16, chunks=(4096, 4096))
     huge = huge.map_blocks(count, dtype=np.uint16)
-    assert intensity_range(huge) == (0.0, 1.0)
+    assert intensity_range(huge)[:2] == (0.0, 1.0)
     assert 0 < len(reads) <= 4 * (SAMPLE_PIXELS // 256**2)  # a window spans up to 4 chunks
 
 

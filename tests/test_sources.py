@@ -143,7 +143,7 @@ def test_a_pair_learns_from_the_real_gray_normalised_as_colorize_does(tmp_path, 
     # scaled by the whole gray image's range as colorize scales it
     rgb = lab_to_rgb(torch.cat([b.L, b.ab], 1)).permute(0, 2, 3, 1).double()
     camera = _linear_luminance(rgb) * 3000 + 100
-    low, high = intensity_range(gray)
+    low, high, _ = intensity_range(gray)
     expected = gray_to_lightness(((camera - low) / (high - low)).clamp(0, 1).float())
     torch.testing.assert_close(b.cond[:, 0], expected, atol=0.3, rtol=0)
     assert (b.cond - b.L).abs().mean() > 1  # the camera's gray is not the truth's L*

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..color import gray_to_lightness
-from ..io.scaling import to_unit_range
+from ..io.scaling import Intensity, to_unit_range
 from ..models.contract import ColorModel, model_device
 
 VIEW_SIDE = 128
@@ -45,14 +45,14 @@ def block_view(L: torch.Tensor) -> torch.Tensor:
     return blocks.mean((-3, -1))
 
 
-def context_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
+def context_view(image: Any, intensity: Intensity) -> np.ndarray:
     """The ``(h, w)`` float32 view, L in [0, 100], of ``image``'s middle plane.
 
     Parameters
     ----------
     image : array-like, shape (..., Y, X)
         numpy, dask or zarr; read in strips of whole blocks.
-    intensity : (float, float)
+    intensity : Intensity
         The global range mapped to [0, 1], as for the tiles.
     """
     import dask.array as da
@@ -75,7 +75,7 @@ def context_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
     return da.coarsen(np.mean, L, {0: s, 1: s}).compute(scheduler="threads").astype(np.float32)
 
 
-def image_code(net: ColorModel, image: Any, intensity: tuple[float, float]) -> np.ndarray | None:
+def image_code(net: ColorModel, image: Any, intensity: Intensity) -> np.ndarray | None:
     """What a model reads of the whole ``image`` besides its tiles; None for most models.
 
     A context model's code (float32, ``(K,)``); a matched model's lookup (float32,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.scaling import Intensity
 from ..io.video import Mp4Sink
 from ..models.contract import ColorModel, is_guided
 from .guided import _follow_previous, palette_code
@@ -25,7 +26,7 @@ def colorize_frames(
     frames: Any,
     sink: Mp4Sink,
     net: ColorModel,
-    intensity: tuple[float, float],
+    intensity: Intensity,
     tiles: TileSettings,
     guidance: Guidance,
     context: Any = None,

@@ -10,6 +10,7 @@ import torch
 
 from ..color import AB_SCALE, gray_to_lightness, rgb_to_lab
 from ..guide import hint_maps, lightness_signature, reference_code, sample_codes
+from ..io.scaling import Intensity
 from ..models.contract import ColorModel, is_guided
 from .context import context_view
 from .planes import run_planes
@@ -21,7 +22,7 @@ FOLLOW_TOLERANCE = 5.0  # L* units: a pixel this close to the previous plane kee
 def run_guided(
     image: np.ndarray,
     net: ColorModel,
-    intensity: tuple[float, float],
+    intensity: Intensity,
     tiles: TileSettings,
     guidance: Guidance,
     context: np.ndarray | None = None,

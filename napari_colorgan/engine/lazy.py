@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..io.scaling import to_unit_range
+from ..io.scaling import Intensity, to_unit_range
 from ..models.contract import ColorModel, model_device
 from .settings import TileSettings
 from .tiling import round_up
@@ -59,7 +59,7 @@ def aligned_chunks(image: Any, halo: int, stride: int, tile_size: int) -> Any:
 def colorize_lazy(
     image: da.Array | zarr.Array,
     net: ColorModel,
-    intensity: tuple[float, float],
+    intensity: Intensity,
     tiles: TileSettings,
     *,
     code: np.ndarray | None = None,
@@ -107,7 +107,7 @@ def colorize_lazy(
 class _BlockTask:
     """What every chunk's task needs besides its pixels and the model."""
 
-    intensity: tuple[float, float]
+    intensity: Intensity
     tiles: TileSettings
     depth: dict[int, int]
     numblocks: tuple[int, ...]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..io.atomic import remove_partials
 from ..io.lock import output_lock
-from ..io.scaling import intensity_range, warn_nonfinite
+from ..io.scaling import Intensity, intensity_range, warn_nonfinite
 from ..models.contract import ColorModel, model_device
 from .context import image_code
 from .guided import palette_code, run_guided
@@ -177,10 +177,13 @@ def colorize(
         CPUs that compute bf16 natively (AVX512-BF16, AMX), AMP on CUDA, float32
         elsewhere; ``"float32"`` forces full precision. Lightness and the colour
         conversion are float32 in every case.
-    normalize : {"auto", "none"} or (float, float), optional
+    normalize : {"auto", "percentiles", "linear", "none"} or (float, float), optional
         How intensities map to [0, 1], from global statistics (never per tile):
         ``"auto"`` uses 0..255 for uint8 and the 0.1/99.9 percentiles of the whole
-        array otherwise; ``"none"`` takes floats already in [0, 1]; or (low, high).
+        array otherwise; ``"linear"`` the percentiles for a gray that is linear in
+        light (a monochrome camera), which is then sRGB-encoded as lightness is;
+        ``"none"`` takes floats already in [0, 1]; or (low, high)
+        (:func:`~napari_colorgan.io.scaling.intensity_range`).
         NaN and infinities are left out of the statistics and shown black (NaN,
         -inf) or white (+inf), with a warning.
     hints, hint_reach, reference, samples, temporal, seed : optional
@@ -288,7 +291,7 @@ def pick_model(model: Any, guidance: Guidance) -> Any:
 
 def _prepare(
     image: Any, model: Any, tiles: TileSettings, normalize: Any, whole: Any = None
-) -> tuple[ColorModel, tuple[float, float], np.ndarray | None]:
+) -> tuple[ColorModel, Intensity, np.ndarray | None]:
     """Check the input, load the model, compute the global intensity range and, for a
     context or matched model, what it reads of the whole image (:func:`~.context.image_code`).
 
@@ -462,12 +465,14 @@ def _record(
     where = model_device(net)
     attrs = {
         "model": weights_digest(net.source) if net.source else _digest(net),
-        "intensity_range": list(intensity),
+        "intensity_range": [intensity[0], intensity[1]],
         "halo": plane_halo(net, tiles.render_scale, tiles.overlap),  # overlap and render scale
         "tile_size": tiles.tile_size_on(where),
         "precision": tiles.precision_on(where).dtype,  # resumed chunks must match
         "render_scale": tiles.render_scale,
     }
+    if getattr(intensity, "linear", False):  # the same tone curve
+        attrs["linear_light"] = True
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]
     if context is not None and getattr(net.arch, "matched", False):  # the same lookup
@@ -482,7 +487,7 @@ def _to_mp4(
     opened: _Source,
     dst: Path,
     net: ColorModel,
-    intensity: tuple[float, float],
+    intensity: Intensity,
     context: np.ndarray | None,
     tiles: TileSettings,
     guidance: Guidance,

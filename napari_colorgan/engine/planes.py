@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.scaling import to_unit_range
+from ..io.scaling import Intensity, to_unit_range
 from ..models.contract import ColorModel
 from .settings import TileSettings
 from .spread import HINT_REACH
@@ -19,7 +19,7 @@ Follow = Callable[[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray | None], 
 def run_planes(
     image: Any,
     net: ColorModel,
-    intensity: tuple[float, float],
+    intensity: Intensity,
     tiles: TileSettings,
     *,
     hints: np.ndarray | None = None,

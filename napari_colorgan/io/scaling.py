@@ -10,7 +10,7 @@ store of any size costs the same.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -72,7 +72,23 @@ def _quasi_random(n: int, dims: int) -> np.ndarray:
     return (0.5 + np.arange(n)[:, None] * alpha) % 1.0
 
 
-def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
+class Intensity(NamedTuple):
+    """How a gray's values become the network's gray in [0, 1].
+
+    ``low`` maps to 0 and ``high`` to 1; with ``linear`` the values are linear in
+    light (a camera, a linear export) and are sRGB-encoded after the range, so that
+    the network sees the gray whose lightness they stand for.
+    """
+
+    low: float
+    high: float
+    linear: bool = False
+
+
+NORMALIZE_MODES = ("auto", "percentiles", "linear", "none")
+
+
+def intensity_range(image: Any, normalize: Any = "auto") -> Intensity:
     """Global intensity range that maps ``image`` to [0, 1].
 
     Parameters
@@ -89,45 +105,53 @@ def intensity_range(image: Any, normalize: Any = "auto") -> tuple[float, float]:
           one), ignoring NaN and infinities.
         - ``"percentiles"``: always the 0.1 and 99.9 percentiles (a float image
           in [0, 1] that is dim, e.g. normalised counts, stretched).
+        - ``"linear"``: the 0.1 and 99.9 percentiles, and the values are linear
+          in light (a monochrome camera, linear flux): the 0.1 percentile is
+          black, the 99.9 percentile white, and what lies between is lightness
+          as the eye sees it, not as the sensor counts it.
         - ``"none"``: the data already lie in [0, 1].
-        - ``(low, high)``: a fixed range.
+        - ``(low, high)``: a fixed range; an :class:`Intensity` as it is.
 
     Returns
     -------
-    (low, high) : tuple of float
+    Intensity
 
     Raises
     ------
     ValueError
         For an unknown ``normalize`` or a range with ``high <= low``.
     """
+    if isinstance(normalize, Intensity):
+        return normalize
     if isinstance(normalize, str):
+        if normalize not in NORMALIZE_MODES:
+            raise ValueError(_bad_normalize(normalize))
         if normalize == "none":
-            return 0.0, 1.0
-        if normalize not in ("auto", "percentiles"):
-            raise ValueError(
-                f"normalize must be 'auto', 'percentiles', 'none' or (low, high), got {normalize!r}"
-            )
+            return Intensity(0.0, 1.0)
         if normalize == "auto" and image.dtype == np.uint8:
-            return 0.0, 255.0
+            return Intensity(0.0, 255.0)
         sample = bounded_sample(image)
         if normalize == "auto" and sample.dtype.kind == "f" and _within_unit(sample):
-            return 0.0, 1.0
+            return Intensity(0.0, 1.0)
         low, high = (float(v) for v in percentiles(sample, (0.1, 99.9)))
     else:
         try:
             low, high = (float(v) for v in normalize)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"normalize must be 'auto', 'none' or (low, high), got {normalize!r}"
-            ) from None
+            raise ValueError(_bad_normalize(normalize)) from None
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"normalize range must be finite numbers, got ({low}, {high})")
+    linear = normalize == "linear"
     if not high > low:
         if high == low and isinstance(normalize, str):
-            return low, low + 1.0  # a constant image: map it to black
+            return Intensity(low, low + 1.0, linear)  # a constant image: map it to black
         raise ValueError(f"normalize range needs high > low, got ({low}, {high})")
-    return low, high
+    return Intensity(low, high, linear)
+
+
+def _bad_normalize(normalize: Any) -> str:
+    modes = ", ".join(repr(m) for m in NORMALIZE_MODES)
+    return f"normalize must be {modes} or (low, high), got {normalize!r}"
 
 
 def _within_unit(values: np.ndarray) -> bool:
@@ -156,17 +180,23 @@ def percentiles(values: np.ndarray, q) -> np.ndarray:
     return np.percentile(values, q)
 
 
-def to_unit_range(block: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Map intensities to float32 in [0, 1] with a fixed range.
+def to_unit_range(
+    block: np.ndarray, low: float, high: float, linear: bool = False
+) -> np.ndarray:
+    """Map intensities to float32 in [0, 1] with a fixed range (an :class:`Intensity`).
 
-    NaN and -inf become 0 (black) and +inf becomes 1 (white); the caller's array
-    is not modified.
+    With ``linear`` the scaled values are light and are sRGB-encoded, pixel by
+    pixel. NaN and -inf become 0 (black) and +inf becomes 1 (white); the caller's
+    array is not modified.
     """
     # float64 arithmetic: 32/64-bit integers and offset floats keep their precision
     out = (block.astype(np.float64) - low) / (high - low)
     if not np.isfinite(out).all():
         out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
+    out = np.clip(out, 0.0, 1.0, out=out)
+    if linear:  # the sRGB transfer function (IEC 61966-2-1)
+        out = np.where(out > 0.0031308, 1.055 * out ** (1 / 2.4) - 0.055, 12.92 * out)
+    return out.astype(np.float32)
 
 
 def warn_nonfinite(image: Any) -> None:

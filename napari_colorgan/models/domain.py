@@ -24,9 +24,12 @@ import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..io.scaling import Intensity
 
 DOMAIN_LIMIT = 4.0  # RMS z-score; in training units, "four spreads away on average"
 VIEW = 256
@@ -86,7 +89,7 @@ def domain_distance(net: Any, gray: np.ndarray, lookup: np.ndarray | None = None
     return float(np.sqrt(np.mean(((features(net, gray, lookup) - mean) / std) ** 2)))
 
 
-def middle_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
+def middle_view(image: Any, intensity: Intensity) -> np.ndarray:
     """The middle plane (a central crop of at most 1024 pixels a side) in [0, 1].
 
     Bounded reading: a lazy mosaic gives only the chunks under the crop.
@@ -101,7 +104,7 @@ def middle_view(image: Any, intensity: tuple[float, float]) -> np.ndarray:
 
 
 def check_domain(
-    net: Any, image: Any, intensity: tuple[float, float], lookup: np.ndarray | None = None
+    net: Any, image: Any, intensity: Intensity, lookup: np.ndarray | None = None
 ) -> float | None:
     """Warn once per model (one :class:`DomainWarning`, no log line) when ``image`` is far off.
 

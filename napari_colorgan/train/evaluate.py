@@ -45,6 +45,7 @@ def evaluate_model(
     regression=None,
     two_sample=False,
     gray: str = "lstar",
+    normalize: str | tuple[float, float] = "auto",
 ) -> dict:
     """Metrics of ``model`` and of the baselines on each named colour image.
 
@@ -66,6 +67,9 @@ def evaluate_model(
         ``"luma"``, ``"linear16"``, ``"camera12"``, ``"gamma0.7"``...), normalised as
         ``colorize`` does by default. Under any but ``"lstar"`` the input's lightness
         differs from the truth's: compare models by ``delta_e2000_chroma``.
+    normalize : optional
+        How ``colorize`` maps the gray to [0, 1] (``"linear"`` for a camera gray
+        declared linear).
 
     Returns
     -------
@@ -82,11 +86,11 @@ def evaluate_model(
     results = {}
     for name, rgb in images.items():
         raw = make_gray(rgb, gray)
-        rows = {"model": colorize(raw, model), "gray": gray_baseline(rgb)}
+        rows = {"model": colorize(raw, model, normalize=normalize), "gray": gray_baseline(rgb)}
         if mean_ab is not None:
             rows["mean-chroma"] = mean_chroma_baseline(rgb, mean_ab)
         if regression is not None:
-            rows["l1-unet"] = colorize(raw, regression)
+            rows["l1-unet"] = colorize(raw, regression, normalize=normalize)
         results[name] = {
             method: evaluate(pred, rgb, two_sample=two_sample) for method, pred in rows.items()
         }

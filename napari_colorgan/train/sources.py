@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.scaling import intensity_range, to_unit_float, to_unit_range
+from ..io.scaling import Intensity, intensity_range, to_unit_float, to_unit_range
 
 OVERVIEW_SIDE = 1024
 """Longest side of a source's low-resolution view (masks, mean chroma, context)."""
@@ -58,7 +58,7 @@ class Source:
     levels : tuple of array-like
         Lower-resolution copies of ``array`` (a pyramid), finest first; the overview
         is read from the coarsest one that is still :data:`OVERVIEW_SIDE` long.
-    intensity : (float, float) or None
+    intensity : Intensity or None
         A gray input's global range, mapped to [0, 1] as ``colorize`` maps it; None
         divides integers by their type's maximum and keeps floats (colour targets).
     """
@@ -68,7 +68,7 @@ class Source:
     rows: tuple[float, float] = (0.0, 1.0)
     cols: tuple[float, float] = (0.0, 1.0)
     levels: tuple = ()
-    intensity: tuple[float, float] | None = None
+    intensity: Intensity | None = None
     shape: tuple[int, int] = field(init=False)
 
     def __post_init__(self):
@@ -346,8 +346,8 @@ def gray_source(array: Any, name: str, rows=(0.0, 1.0), cols=(0.0, 1.0), levels=
     import dask.array as da
 
     whole = array if isinstance(array, (np.ndarray, da.Array)) else da.from_array(array)
-    low, high = intensity_range(whole, "auto")
-    return Source(array, name, tuple(rows), tuple(cols), tuple(levels), (low, high))
+    intensity = intensity_range(whole, "auto")
+    return Source(array, name, tuple(rows), tuple(cols), tuple(levels), intensity)
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
