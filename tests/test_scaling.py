@@ -74,3 +74,16 @@ def test_a_huge_store_gives_its_lazy_result_at_once(tmp_path):
     lazy = ncg.colorize(store, "general")
     assert time.perf_counter() - start < 20  # a generous bound: 0.3 s of statistics measured
     assert lazy.shape == (100_000, 100_000, 3)
+
+
+@pytest.mark.parametrize("fixed", [(0, 4095), [0, 4095], np.array([0, 4095])])
+def test_a_fixed_range_is_read_from_any_pair(camera, fixed):
+    """A tuple, a list or a numpy pair fixes the range, read as it is (not as light)."""
+    import napari_colorgan as ncg
+
+    counts = camera.astype(np.uint16) * 16
+    assert intensity_range(counts, fixed) == (0.0, 4095.0, False)
+    np.testing.assert_array_equal(
+        ncg.colorize(counts[:64, :96], "general", normalize=fixed),
+        ncg.colorize(counts[:64, :96], "general", normalize=(0.0, 4095.0)),
+    )

@@ -141,7 +141,7 @@ def intensity_range(image: Any, normalize: Any = "auto") -> Intensity:
             raise ValueError(_bad_normalize(normalize)) from None
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"normalize range must be finite numbers, got ({low}, {high})")
-    linear = normalize == "linear"
+    linear = isinstance(normalize, str) and normalize == "linear"  # an array compares per item
     if not high > low:
         if high == low and isinstance(normalize, str):
             return Intensity(low, low + 1.0, linear)  # a constant image: map it to black
