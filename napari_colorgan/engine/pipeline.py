@@ -456,7 +456,7 @@ def _to_file(
 
 
 def _record(
-    net: ColorModel, intensity: Any, tiles: TileSettings, code: Any, context: Any = None
+    net: ColorModel, intensity: Intensity, tiles: TileSettings, code: Any, context: Any = None
 ) -> dict:
     """What an output's pixels depend on; the input itself is fingerprinted by the sink."""
     from ..models.registry import weights_digest
@@ -465,13 +465,13 @@ def _record(
     where = model_device(net)
     attrs = {
         "model": weights_digest(net.source) if net.source else _digest(net),
-        "intensity_range": [intensity[0], intensity[1]],
+        "intensity_range": [intensity.low, intensity.high],
         "halo": plane_halo(net, tiles.render_scale, tiles.overlap),  # overlap and render scale
         "tile_size": tiles.tile_size_on(where),
         "precision": tiles.precision_on(where).dtype,  # resumed chunks must match
         "render_scale": tiles.render_scale,
     }
-    if getattr(intensity, "linear", False):  # the same tone curve
+    if intensity.linear:  # the same tone curve
         attrs["linear_light"] = True
     if code is not None:  # a resumed output must follow the same palette
         attrs["reference_code"] = [round(float(v), 6) for v in code]

@@ -194,8 +194,12 @@ def to_unit_range(
     if not np.isfinite(out).all():
         out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
     out = np.clip(out, 0.0, 1.0, out=out)
-    if linear:  # the sRGB transfer function (IEC 61966-2-1)
-        out = np.where(out > 0.0031308, 1.055 * out ** (1 / 2.4) - 0.055, 12.92 * out)
+    if linear:  # light to the sRGB-encoded gray that lightness is made from
+        import torch
+
+        from ..color import _linear_to_srgb
+
+        out = _linear_to_srgb(torch.from_numpy(out)).numpy()
     return out.astype(np.float32)
 
 
