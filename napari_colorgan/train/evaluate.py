@@ -65,7 +65,7 @@ def evaluate_model(
     gray : str, default "lstar"
         How the gray input is made from the truth (:func:`~napari_colorgan.grays.make_gray`:
         ``"luma"``, ``"linear16"``, ``"camera12"``, ``"gamma0.7"``...), normalised as
-        ``colorize`` does by default. Under any but ``"lstar"`` the input's lightness
+        ``normalize`` says. Under any but ``"lstar"`` the input's lightness
         differs from the truth's: compare models by ``delta_e2000_chroma``.
     normalize : optional
         How ``colorize`` maps the gray to [0, 1] (``"linear"`` for a camera gray
