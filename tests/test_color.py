@@ -80,7 +80,7 @@ def test_gray_lightness_round_trip():
 
 
 def test_uint8_keeps_fixed_range(camera):
-    assert intensity_range(camera)[:2] == (0.0, 255.0)
+    assert intensity_range(camera) == (0.0, 255.0, False)
 
 
 def test_uint16_uses_global_percentiles():
@@ -107,8 +107,8 @@ def test_float_percentiles_ignore_nonfinite():
 
 def test_explicit_and_none_ranges():
     image = np.array([[0.0, 0.5, 2.0]], dtype=np.float64)
-    assert intensity_range(image, "none")[:2] == (0.0, 1.0)
-    assert intensity_range(image, (0, 2))[:2] == (0.0, 2.0)
+    assert intensity_range(image, "none") == (0.0, 1.0, False)
+    assert intensity_range(image, (0, 2)) == (0.0, 2.0, False)
     np.testing.assert_allclose(to_unit_range(image, 0, 2), [[0, 0.25, 1]])
     with pytest.raises(ValueError, match="high > low"):
         intensity_range(image, (2, 1))
