@@ -20,7 +20,7 @@ from ._geometry import LIVE, Plane, result_shape
 from .engine.progress import Progress
 from .engine.settings import TileSettings
 
-PREPARING = ("reading", "statistics", "model")
+PREPARING = ("reading", "model", "statistics")
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +90,8 @@ def colorize_job(run: ColorizeRun) -> Generator[Progress, None, ColorizeResult]:
     Yields
     ------
     Progress
-        ``reading``, ``statistics`` and ``model`` (one step each), then one per
+        ``reading``, ``model`` and ``statistics`` (one step each; the range comes
+        after the model, whose reading of cameras it follows), then one per
         tile batch: the worker stops at any of them when cancelled.
     """
     from .engine.lazy import as_dask, is_lazy
@@ -105,17 +106,18 @@ def colorize_job(run: ColorizeRun) -> Generator[Progress, None, ColorizeResult]:
     image = run.image[run.plane.key] if run.plane.index is not None else run.image
     if run.scope != LIVE and (run.plane.index is not None or run.hints or run.samples):
         image = np.asarray(image)  # one plane, or guidance that needs it in memory
-    yield Progress("statistics", 1, steps)
-    normalize = intensity_range(run.statistics, run.normalize)
-    yield Progress("model", 2, steps)
+    yield Progress("model", 1, steps)
     net = as_model(run.model, run.tiles.device)
+    yield Progress("statistics", 2, steps)
+    cameras = getattr(net.arch, "linear_cameras", False)
+    normalize = intensity_range(run.statistics, run.normalize, linear_cameras=cameras)
     guidance = Guidance(
         hints=list(run.hints) if run.hints else None,
         hint_reach=run.hint_reach,
         reference=None if run.reference is None else np.asarray(run.reference),
         samples=run.samples,
     )
-    yield Progress("model", 3, steps)
+    yield Progress("statistics", 3, steps)
     if run.scope == LIVE:
         lazy = as_dask(image) if is_lazy(image) else _planes(image)
         whole = run.statistics  # a matched model's lookup: the same as for a slice

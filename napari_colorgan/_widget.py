@@ -35,7 +35,7 @@ PRECISIONS = (
 )
 # how the layer's values become lightness (io.scaling.intensity_range), as shown
 INTENSITIES = (
-    ("auto (uint8 as it is, else stretched)", "auto"),
+    ("auto (uint8 as it is, else stretched; as light if the model says)", "auto"),
     ("stretched (0.1-99.9 %)", "percentiles"),
     ("linear camera (stretched, as light)", "linear"),
 )
@@ -172,9 +172,10 @@ class ColorizeWidget(WorkerWidget):
             self._about.value = f"cannot use: {err}"
         else:
             self._arch, prov = meta["generator"], meta.get("provenance", {})
+            cameras = ", cameras read as light" if self._arch.get("linear_cameras") else ""
             self._about.value = (
                 f"{self._arch['mode']}, widths {self._arch['widths']}, "
-                f"{prov.get('steps', '?')} steps"
+                f"{prov.get('steps', '?')} steps{cameras}"
             )
         self._validate()
 

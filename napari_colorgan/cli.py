@@ -111,7 +111,8 @@ def _add_reading(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--normalize",
         default="auto",
-        help="auto (uint8 and floats in [0, 1] as they are, else 0.1-99.9 percentiles), "
+        help="auto (uint8 and floats in [0, 1] as they are, else 0.1-99.9 percentiles, read "
+        "as light by a model that reads cameras so: histology), "
         "percentiles, linear (percentiles of a gray linear in light: a monochrome camera), "
         "none (floats already in [0, 1]), or LOW,HIGH",
     )

@@ -93,6 +93,17 @@ def test_uint16_uses_global_percentiles():
     assert first.max() < 0.15  # the dim plane stays dim
 
 
+def test_auto_reads_what_it_stretches_as_light_for_a_model_that_says_so(camera):
+    counts = camera.astype(np.uint16) * 16 + 200  # a 12-bit camera with a dark offset
+    light = intensity_range(counts, linear_cameras=True)
+    assert light == (*intensity_range(counts, "linear")[:2], True)
+    assert not intensity_range(counts, "percentiles", linear_cameras=True).linear
+    # what auto does not stretch keeps its reading: uint8, floats in [0, 1]
+    assert intensity_range(camera, linear_cameras=True) == (0.0, 255.0, False)
+    unit = camera.astype(np.float32) / 255
+    assert intensity_range(unit, linear_cameras=True) == (0.0, 1.0, False)
+
+
 def test_float_percentiles_ignore_nonfinite():
     image = np.linspace(0, 1, 10000, dtype=np.float32).reshape(100, 100)
     clean = intensity_range(image)

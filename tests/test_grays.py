@@ -79,12 +79,30 @@ def test_evaluate_scores_a_model_under_a_camera_gray(ihc_bottom):
 
 @pytest.mark.parametrize("formation", ["linear16", "camera12", "gamma0.6", "luma"])
 def test_histology_colours_a_camera_gray_of_held_out_ihc(ihc_bottom, formation):
-    """The stage-1 model, trained on L* only, scored 20.1 / 21.5 / 11.6 here (gray: 7.75)."""
+    """The stage-1 model, trained on L* only, scored 20.1 / 21.5 / 11.6 here; read as
+    they come, the stage-3 one 8.5 / 9.2 under the cameras; gray scores 7.75."""
+    from napari_colorgan.train.evaluate import gray_baseline
+
     gray = make_gray(ihc_bottom, formation)
     score = chroma_delta_e2000(ncg.colorize(gray, "histology"), ihc_bottom)
     exact = chroma_delta_e2000(ncg.colorize(ncg.to_gray(ihc_bottom), "histology"), ihc_bottom)
-    assert score < 11.0
+    assert score < chroma_delta_e2000(gray_baseline(ihc_bottom), ihc_bottom) - 1.5
     assert exact < 4.6
+
+
+@pytest.mark.parametrize("model, reads_light", [("histology", True), ("general", False)])
+def test_auto_reads_a_camera_as_the_model_reads_its_domain(ihc_bottom, model, reads_light):
+    """histology's cameras are brightfield (a white background): by default their
+    counts are light; general's domains include fundus and fluorescence, whose
+    brightest pixel is not white, so it reads them as an encoded gray."""
+    counts = make_gray(ihc_bottom[:96, :160], "camera12")
+    auto = ncg.colorize(counts, model)
+    linear = ncg.colorize(counts, model, normalize="linear")
+    encoded = ncg.colorize(counts, model, normalize="percentiles")
+    np.testing.assert_array_equal(auto, linear if reads_light else encoded)
+    assert np.abs(linear - encoded).max() > 0.1
+    luma = make_gray(ihc_bottom[:96, :160], "luma")  # uint8: its own range, as it is
+    np.testing.assert_array_equal(ncg.colorize(luma, model), ncg.colorize(luma / 255, model))
 
 
 def test_astronomy_colour_survives_tone_curves():
@@ -102,7 +120,7 @@ def test_a_camera_gray_declared_linear_is_read_as_the_lightness_it_stands_for(
     ihc_bottom, formation
 ):
     """``normalize="linear"``: the stretched counts, sRGB-encoded, are the network's gray;
-    on held-out IHC that beats both the default reading and no colour at all."""
+    on held-out IHC that beats both reading them as an encoded gray and no colour at all."""
     from napari_colorgan.io.scaling import intensity_range, to_unit_range
     from napari_colorgan.train.evaluate import gray_baseline
 
@@ -118,7 +136,8 @@ def test_a_camera_gray_declared_linear_is_read_as_the_lightness_it_stands_for(
     # light from the camera is darker than lightness: the mid-tones come up
     assert np.median(ncg.to_gray(declared)) > np.median(light) + 0.1
     score = chroma_delta_e2000(declared, ihc_bottom)
-    assert score < chroma_delta_e2000(ncg.colorize(counts, "histology"), ihc_bottom)
+    encoded = ncg.colorize(counts, "histology", normalize="percentiles")
+    assert score < chroma_delta_e2000(encoded, ihc_bottom)
     assert score < chroma_delta_e2000(gray_baseline(ihc_bottom), ihc_bottom)
 
 

@@ -70,6 +70,7 @@ def _variant(tmp_path, name, arch=None, tensors=None):
         ({"widths": [100_000, 100_000]}, r"widths must be 2 to 8 integers"),
         ({"widths": "wide"}, "no list of widths"),
         ({"attention": "yes"}, "attention must be true or false"),
+        ({"linear_cameras": 1}, "linear_cameras must be true or false"),
         ({"widths": [16, 32, 64]}, "weights do not match their config"),
         ({"blocks": 2}, "weights do not match their config"),
         ({"mode": "paint"}, "mode must be one of"),

@@ -38,7 +38,7 @@ def _run(stack, scope, **guidance) -> ColorizeRun:
 def test_slice_whole_and_live_share_one_intensity_range():
     stack = _stack()
     steps = colorize_job(_run(stack, CURRENT_SLICE))
-    assert [next(steps).stage for _ in range(3)] == ["reading", "statistics", "model"]
+    assert [next(steps).stage for _ in range(3)] == ["reading", "model", "statistics"]
     sliced = drive(steps, False).rgb
     whole = drive(colorize_job(_run(stack, WHOLE_LAYER)), False).rgb
     live = drive(colorize_job(_run(stack, LIVE)), False).rgb

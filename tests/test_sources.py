@@ -150,6 +150,17 @@ def test_a_pair_learns_from_the_real_gray_normalised_as_colorize_does(tmp_path, 
     torch.testing.assert_close(b.inputs, b.cond)  # no input augmentation asked for
 
 
+@pytest.mark.parametrize("base, reads_light", [("histology", True), ("general", False)])
+def test_a_pair_is_read_as_the_fine_tuned_model_will_read_it(ihc, base, reads_light):
+    """A fine-tune keeps its base's reading of cameras, and learns from the real pair's
+    gray read that way, so it sees in training what colorize gives it after."""
+    gray = _camera_gray(ihc, noise=0.0)
+    trainer, _ = finetune_trainer(base, [ihc], 1, inputs=[gray], batch=2, patch=64, device="cpu")
+    assert trainer.G.arch.linear_cameras is reads_light
+    expected = intensity_range(gray, "linear" if reads_light else "auto")
+    assert trainer.sampler.sources[0].input.intensity == expected
+
+
 def test_bad_pairs_are_named(tmp_path, ihc):
     tifffile.imwrite(tmp_path / "colour.tif", ihc, photometric="rgb")
     tifffile.imwrite(tmp_path / "small.tif", ihc[:500, :, 0])

@@ -196,6 +196,16 @@ def test_training_options_run_and_log(astronaut, options, logged):
     assert (trainer.D is None) == (options.get("adv") == 0.0)
 
 
+def test_a_run_marked_to_read_cameras_as_light_saves_the_mark(astronaut, tmp_path):
+    from napari_colorgan.models.registry import load_model
+
+    trainer = Trainer(_tiny(steps=1, warmup=1, linear_cameras=True), [astronaut])
+    path = trainer.save(tmp_path / "marked.safetensors")
+    assert load_model(path, "cpu").arch.linear_cameras
+    plain = Trainer(_tiny(steps=1, warmup=1), [astronaut]).save(tmp_path / "plain.safetensors")
+    assert not load_model(plain, "cpu").arch.linear_cameras
+
+
 def test_unknown_gan_and_recon_are_refused():
     with pytest.raises(ValueError, match="gan must be one of"):
         TrainConfig(gan="wgan")

@@ -307,7 +307,10 @@ def _prepare(
         check_unit_range(image)
     net = as_model(model, tiles.device)
     tiles.check_for(net.stride)
-    intensity = intensity_range(as_dask(image) if is_lazy(image) else image, normalize)
+    cameras = getattr(net.arch, "linear_cameras", False)
+    intensity = intensity_range(
+        as_dask(image) if is_lazy(image) else image, normalize, linear_cameras=cameras
+    )
     code = image_code(net, image if whole is None else whole, intensity)
     check_domain(net, image, intensity, code if getattr(net.arch, "matched", False) else None)
     return net, intensity, code

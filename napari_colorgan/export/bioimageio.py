@@ -168,8 +168,12 @@ def _tensors(bio, generator, folder: Path) -> tuple:
         "gray",
         "gray",
         [bio.SpaceInputAxis(id=bio.AxisId(a), size=size) for a in "yx"],
-        "gray in [0, 1], one global range (e.g. 0.1/99.9 percentiles); camera-linear, "
-        "luma or other tone curves as they are",
+        "gray in [0, 1], one global range (e.g. 0.1/99.9 percentiles); "
+        + (
+            "camera counts sRGB-encoded after it, other grays as they are"
+            if getattr(generator.arch, "linear_cameras", False)
+            else "camera-linear, luma or other tone curves as they are"
+        ),
     )
     outputs = tensor(
         bio.OutputTensorDescr,
@@ -251,6 +255,18 @@ def _matched_note(generator) -> list[str]:
     ]
 
 
+def _cameras_note(generator) -> list[str]:
+    """How a camera's counts become the gray a model that reads cameras as light expects."""
+    if not getattr(generator.arch, "linear_cameras", False):
+        return []
+    return [
+        "This model reads a camera's counts (integers wider than 8 bits) as linear light:",
+        "stretch them by the whole image's 0.1/99.9 percentiles to [0, 1] and sRGB-encode",
+        "the result before the graph (`napari_colorgan.colorize` does this by default).",
+        "",
+    ]
+
+
 def _loss_summary(train: dict) -> str | None:
     if not train:
         return None
@@ -283,6 +299,7 @@ def _documentation(generator, name: str) -> str:
         "precision='float32')` returns.",
         "",
         *_matched_note(generator),
+        *_cameras_note(generator),
         "## Training",
         "",
         f"- recipe: `{provenance.get('recipe', 'unknown')}`, steps: {provenance.get('steps')}, "

@@ -88,7 +88,9 @@ class Intensity(NamedTuple):
 NORMALIZE_MODES = ("auto", "percentiles", "linear", "none")
 
 
-def intensity_range(image: Any, normalize: Any = "auto") -> Intensity:
+def intensity_range(
+    image: Any, normalize: Any = "auto", *, linear_cameras: bool = False
+) -> Intensity:
     """Global intensity range that maps ``image`` to [0, 1].
 
     Parameters
@@ -111,6 +113,10 @@ def intensity_range(image: Any, normalize: Any = "auto") -> Intensity:
           as the eye sees it, not as the sensor counts it.
         - ``"none"``: the data already lie in [0, 1].
         - ``(low, high)``: a fixed range; an :class:`Intensity` as it is.
+    linear_cameras : bool, optional
+        Whether ``"auto"`` reads what it stretches as linear in light, as ``"linear"``
+        does: the model's reading of its domain's cameras
+        (:class:`~napari_colorgan.models.generator.GeneratorConfig`).
 
     Returns
     -------
@@ -141,7 +147,10 @@ def intensity_range(image: Any, normalize: Any = "auto") -> Intensity:
             raise ValueError(_bad_normalize(normalize)) from None
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"normalize range must be finite numbers, got ({low}, {high})")
-    linear = isinstance(normalize, str) and normalize == "linear"  # an array compares per item
+    # a string test first: an array normalize compares per item
+    linear = isinstance(normalize, str) and (
+        normalize == "linear" or (normalize == "auto" and linear_cameras)
+    )
     if not high > low:
         if high == low and isinstance(normalize, str):
             return Intensity(low, low + 1.0, linear)  # a constant image: map it to black

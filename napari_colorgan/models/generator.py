@@ -54,6 +54,12 @@ class GeneratorConfig:
         Read lightness matched onto the training data's (:mod:`napari_colorgan.matching`):
         the weights hold the reference quantiles, and the engine gives every tile the
         lookup of its whole image in place of a context code (so ``context`` must be 0).
+    linear_cameras : bool
+        How ``normalize="auto"`` reads a gray it has to stretch (integers wider than 8
+        bits, floats outside [0, 1]): as linear in light, as ``normalize="linear"``
+        reads it, rather than as an encoded gray. For a domain whose wide-integer grays
+        are monochrome cameras imaging a white background (brightfield), not for one
+        where the brightest pixel is not white. It changes the reading, not the network.
     """
 
     widths: tuple[int, ...] = (16, 32, 64, 96)
@@ -63,6 +69,7 @@ class GeneratorConfig:
     guided: bool = False
     context: int = 0
     matched: bool = False
+    linear_cameras: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -81,7 +88,10 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
-        names = ("widths", "blocks", "mode", "attention", "guided", "context", "matched")
+        names = (
+            "widths", "blocks", "mode", "attention", "guided", "context", "matched",
+            "linear_cameras",
+        )
         known = {k: d[k] for k in names if k in d}
         known["widths"] = tuple(known.get("widths", cls.widths))
         return cls(**known)

@@ -154,7 +154,9 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, path: Path)
 _MAX_LEVELS, _MAX_WIDTH, _MAX_BLOCKS = 8, 4096, 64
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _MAX_CONTEXT = 256
-_GENERATOR_KEYS = ("widths", "blocks", "mode", "attention", "guided", "context", "matched")
+_GENERATOR_KEYS = (
+    "widths", "blocks", "mode", "attention", "guided", "context", "matched", "linear_cameras"
+)
 _PROBE_LIMIT = 1e4  # |output| a probe may reach: chroma / RGB are of order 1 to 100
 
 
@@ -190,7 +192,7 @@ def _generator_config(meta: dict, path: Path) -> GeneratorConfig:
             f"{path} has an invalid generator config: blocks must be an integer in "
             f"0..{_MAX_BLOCKS}, got {blocks!r}"
         )
-    for flag in ("attention", "guided", "matched"):
+    for flag in ("attention", "guided", "matched", "linear_cameras"):
         if not isinstance(arch.get(flag, False), bool):
             raise WeightsError(
                 f"{path} has an invalid generator config: {flag} must be true or false, "

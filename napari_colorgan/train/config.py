@@ -38,6 +38,10 @@ class TrainConfig:
     """Train a matched model (:mod:`napari_colorgan.matching`): every input is its image's
     lightness matched onto the training data's, whatever the gray's tone curve. A
     base without a reference gets the training images' pooled quantiles."""
+    linear_cameras: bool = False
+    """Mark the model as reading a gray that ``normalize="auto"`` stretches as linear in
+    light (:class:`~napari_colorgan.models.generator.GeneratorConfig`), and read the
+    gray of real pairs so; a base's mark is kept."""
     base: str = ""
     """A trained model (name or path) to start from; empty starts from scratch."""
     steps: int = 4000

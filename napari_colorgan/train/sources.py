@@ -341,13 +341,26 @@ def expand(source: str | os.PathLike, base: Path | None = None) -> list[Path]:
     return files
 
 
-def gray_source(array: Any, name: str, rows=(0.0, 1.0), cols=(0.0, 1.0), levels=()) -> Source:
-    """A gray input scaled as ``colorize(normalize="auto")`` scales it: one global range."""
+def gray_source(
+    array: Any, name: str, rows=(0.0, 1.0), cols=(0.0, 1.0), levels=(), linear_cameras=False
+) -> Source:
+    """A gray input scaled as ``colorize(normalize="auto")`` scales it for a model that
+    reads cameras as ``linear_cameras`` says: one global range."""
     import dask.array as da
 
     whole = array if isinstance(array, (np.ndarray, da.Array)) else da.from_array(array)
-    intensity = intensity_range(whole, "auto")
+    intensity = intensity_range(whole, "auto", linear_cameras=linear_cameras)
     return Source(array, name, tuple(rows), tuple(cols), tuple(levels), intensity)
+
+
+def read_as_light(image: Any) -> Any:
+    """A real pair's gray read as a model with ``linear_cameras`` reads it; other images
+    as they are."""
+    if not isinstance(image, Pair):
+        return image
+    gray = image.input
+    light = gray_source(gray.array, gray.name, gray.rows, gray.cols, gray.levels, True)
+    return Pair(image.target, light)
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")

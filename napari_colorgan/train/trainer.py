@@ -15,7 +15,7 @@ import functools
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from .hints import codes_from, random_hints
 from .loader import batches
 from .logs import TrainLog, TrainStep
 from .sources import load_images, open_images  # noqa: F401  (imported from here by recipes)
+from .sources import read_as_light
 
 ENCODER = ("stem", "encoders", "downs", "bottleneck")
 
@@ -74,6 +75,8 @@ def build_networks(
         generator = with_guidance(generator)
     if c.context and not generator.arch.context:
         generator = with_context(generator, c.context)
+    if c.linear_cameras:  # a reading, not a layer: the weights stay as they are
+        generator.arch = replace(generator.arch, linear_cameras=True)
     if not adversarial:
         return generator, None
     d_in = 3 if generator.mode == "colorize" else 4
@@ -127,6 +130,8 @@ class Trainer:
         self.opt_d = None
         if self.D is not None:
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(0.5, 0.999))
+        if self.G.arch.linear_cameras:  # a real pair's gray as the model will read it
+            images = [read_as_light(image) for image in images]
         views = bool(self.G.arch.context)
         augment = Augment(**c.augment)
         self.sampler = PatchSampler(

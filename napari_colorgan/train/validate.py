@@ -72,6 +72,7 @@ def _rules() -> dict[str, tuple[Callable[[Any], bool], str]]:
         "guided": _boolean(),
         "context": _integer(0, 256),
         "match": _boolean(),
+        "linear_cameras": _boolean(),
         "base": _text(),
         "steps": _integer(1),
         "warmup": _integer(0),
