@@ -6,7 +6,7 @@
 For every model, the training images of its recipe (video sources left out) are
 cut into the whole image plus four random crops, each turned to gray in the ways a
 user's data is made (:data:`GRAYS`: L*, luma, linear and noisy cameras, tone curves)
-and normalised as ``colorize`` normalises it; the mean and spread of their
+and normalised as ``colorize`` normalises it for that model; the mean and spread of their
 bottleneck features (:func:`napari_colorgan.models.domain.features`) are recorded,
 so that a camera gray of a model's own domain is not taken for another domain.
 """
@@ -65,7 +65,8 @@ def reference(net) -> np.ndarray:
         for crop in crops(rgb):
             for formation in GRAYS:
                 gray = make_gray(crop, formation)
-                gray = to_unit_range(gray, *intensity_range(gray))
+                intensity = intensity_range(gray, linear_cameras=net.arch.linear_cameras)
+                gray = to_unit_range(gray, *intensity)
                 rows.append(features(net, gray, lookup_of(net, gray)))
     return np.array(rows)
 
@@ -100,8 +101,11 @@ def probe(stats: dict) -> None:
     print("| --- |" + " ---: |" * len(names))
     nets = {m: load_model(m, "cpu") for m in names}
     for label, image in images.items():
-        gray = to_unit_range(image, *intensity_range(image, "auto"))
-        cells = [f"{domain_distance(nets[m], gray, lookup_of(nets[m], gray)):.2f}" for m in names]
+        cells = []
+        for net in nets.values():  # each model reads the image as colorize would
+            intensity = intensity_range(image, linear_cameras=net.arch.linear_cameras)
+            gray = to_unit_range(image, *intensity)
+            cells.append(f"{domain_distance(net, gray, lookup_of(net, gray)):.2f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
