@@ -53,6 +53,8 @@ def model_rows(
         f"{generator_parameters(path) / 1e6:.2f} M parameters, "
         f"{path.stat().st_size / 1e6:.1f} MB, {prov.get('steps', '?')} steps"
     )
+    if meta.get("generator", {}).get("linear_cameras"):
+        heading += ", cameras read as light"
     l1 = (baseline or {}).get("provenance", {}).get("heldout_metrics", {})
     rows = []
     for part, m in prov.get("heldout_metrics", {}).items():
