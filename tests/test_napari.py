@@ -194,6 +194,10 @@ def test_weights_file_is_described(make_napari_viewer, tmp_path):
     widget._model.picker.value = junk  # a picked file becomes the dropdown's choice
     assert widget.model == str(junk.resolve()) and widget._model.combo.value == widget.model
     assert "cannot use" in widget._about.value
+    widget._model.combo.value = "histology"  # its weights read a camera's counts as light
+    assert "cameras read as light" in widget._about.value
+    widget._model.combo.value = "general"
+    assert "steps" in widget._about.value and "cameras" not in widget._about.value
 
 
 def test_reader_declines_other_files(tmp_path):
