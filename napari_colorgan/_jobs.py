@@ -95,9 +95,8 @@ def colorize_job(run: ColorizeRun) -> Generator[Progress, None, ColorizeResult]:
         tile batch: the worker stops at any of them when cancelled.
     """
     from .engine.lazy import as_dask, is_lazy
-    from .engine.pipeline import check_gray, colorize_steps, colorize_with
+    from .engine.pipeline import check_gray, colorize_steps, colorize_with, model_intensity
     from .engine.settings import Guidance
-    from .io.scaling import intensity_range
     from .models.registry import as_model
 
     steps = len(PREPARING)
@@ -109,8 +108,7 @@ def colorize_job(run: ColorizeRun) -> Generator[Progress, None, ColorizeResult]:
     yield Progress("model", 1, steps)
     net = as_model(run.model, run.tiles.device)
     yield Progress("statistics", 2, steps)
-    cameras = getattr(net.arch, "linear_cameras", False)
-    normalize = intensity_range(run.statistics, run.normalize, linear_cameras=cameras)
+    normalize = model_intensity(run.statistics, run.normalize, net)
     guidance = Guidance(
         hints=list(run.hints) if run.hints else None,
         hint_reach=run.hint_reach,

@@ -47,8 +47,9 @@ def lookup_of(net, gray: np.ndarray):
 
 
 def reference(net) -> np.ndarray:
+    from napari_colorgan.engine.pipeline import model_intensity
     from napari_colorgan.grays import make_gray
-    from napari_colorgan.io.scaling import intensity_range, to_unit_range
+    from napari_colorgan.io.scaling import to_unit_range
     from napari_colorgan.models.domain import features
     from napari_colorgan.train.data import load_source
 
@@ -65,8 +66,7 @@ def reference(net) -> np.ndarray:
         for crop in crops(rgb):
             for formation in GRAYS:
                 gray = make_gray(crop, formation)
-                intensity = intensity_range(gray, linear_cameras=net.arch.linear_cameras)
-                gray = to_unit_range(gray, *intensity)
+                gray = to_unit_range(gray, *model_intensity(gray, "auto", net))
                 rows.append(features(net, gray, lookup_of(net, gray)))
     return np.array(rows)
 
@@ -76,8 +76,8 @@ def probe(stats: dict) -> None:
     import skimage.data
     import tifffile
 
-    from napari_colorgan.engine.pipeline import to_gray
-    from napari_colorgan.io.scaling import intensity_range, to_unit_range
+    from napari_colorgan.engine.pipeline import model_intensity, to_gray
+    from napari_colorgan.io.scaling import to_unit_range
     from napari_colorgan.models.domain import domain_distance
     from napari_colorgan.models.registry import load_model
     from napari_colorgan.train.data import load_source
@@ -103,8 +103,7 @@ def probe(stats: dict) -> None:
     for label, image in images.items():
         cells = []
         for net in nets.values():  # each model reads the image as colorize would
-            intensity = intensity_range(image, linear_cameras=net.arch.linear_cameras)
-            gray = to_unit_range(image, *intensity)
+            gray = to_unit_range(image, *model_intensity(image, "auto", net))
             cells.append(f"{domain_distance(net, gray, lookup_of(net, gray)):.2f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
 

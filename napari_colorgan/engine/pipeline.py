@@ -307,13 +307,17 @@ def _prepare(
         check_unit_range(image)
     net = as_model(model, tiles.device)
     tiles.check_for(net.stride)
-    cameras = getattr(net.arch, "linear_cameras", False)
-    intensity = intensity_range(
-        as_dask(image) if is_lazy(image) else image, normalize, linear_cameras=cameras
-    )
+    intensity = model_intensity(as_dask(image) if is_lazy(image) else image, normalize, net)
     code = image_code(net, image if whole is None else whole, intensity)
     check_domain(net, image, intensity, code if getattr(net.arch, "matched", False) else None)
     return net, intensity, code
+
+
+def model_intensity(image: Any, normalize: Any, net: ColorModel) -> Intensity:
+    """:func:`~napari_colorgan.io.scaling.intensity_range`, with ``"auto"`` reading a
+    stretched gray as ``net`` reads its domain's cameras (``arch.linear_cameras``)."""
+    cameras = getattr(net.arch, "linear_cameras", False)
+    return intensity_range(image, normalize, linear_cameras=cameras)
 
 
 def colorize_to_file(

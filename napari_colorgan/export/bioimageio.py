@@ -171,7 +171,7 @@ def _tensors(bio, generator, folder: Path) -> tuple:
         "gray in [0, 1], one global range (e.g. 0.1/99.9 percentiles); "
         + (
             "camera counts sRGB-encoded after it, other grays as they are"
-            if getattr(generator.arch, "linear_cameras", False)
+            if generator.arch.linear_cameras
             else "camera-linear, luma or other tone curves as they are"
         ),
     )
@@ -257,7 +257,7 @@ def _matched_note(generator) -> list[str]:
 
 def _cameras_note(generator) -> list[str]:
     """How a camera's counts become the gray a model that reads cameras as light expects."""
-    if not getattr(generator.arch, "linear_cameras", False):
+    if not generator.arch.linear_cameras:
         return []
     return [
         "This model reads a camera's counts (integers wider than 8 bits) as linear light:",

@@ -13,7 +13,7 @@ output is ab in (-110, 110); in ``translate`` mode it is sRGB in (0, 1).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -87,12 +87,13 @@ class GeneratorConfig:
         return d
 
     @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The names a config's dict (its weights file's ``generator`` metadata) may hold."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
-        names = (
-            "widths", "blocks", "mode", "attention", "guided", "context", "matched",
-            "linear_cameras",
-        )
-        known = {k: d[k] for k in names if k in d}
+        known = {k: d[k] for k in cls.keys() if k in d}
         known["widths"] = tuple(known.get("widths", cls.widths))
         return cls(**known)
 

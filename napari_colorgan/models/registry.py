@@ -154,9 +154,6 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, path: Path)
 _MAX_LEVELS, _MAX_WIDTH, _MAX_BLOCKS = 8, 4096, 64
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _MAX_CONTEXT = 256
-_GENERATOR_KEYS = (
-    "widths", "blocks", "mode", "attention", "guided", "context", "matched", "linear_cameras"
-)
 _PROBE_LIMIT = 1e4  # |output| a probe may reach: chroma / RGB are of order 1 to 100
 
 
@@ -167,11 +164,11 @@ def _generator_config(meta: dict, path: Path) -> GeneratorConfig:
     arch = meta["generator"]
     if not isinstance(arch, dict) or not isinstance(arch.get("widths"), list):
         raise WeightsError(f"{path} has an invalid generator config: no list of widths")
-    unknown = sorted(set(arch) - set(_GENERATOR_KEYS))
+    unknown = sorted(set(arch) - set(GeneratorConfig.keys()))
     if unknown:
         raise WeightsError(
             f"{path} has an invalid generator config: unknown key {unknown[0]!r} (the keys "
-            f"are {', '.join(_GENERATOR_KEYS)})"
+            f"are {', '.join(GeneratorConfig.keys())})"
         )
     context = arch.get("context", 0)
     if not _is_int(context) or not 0 <= context <= _MAX_CONTEXT:
